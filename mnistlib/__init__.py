@@ -1,0 +1,37 @@
+"""mnistlib: the helper library of the MNIST book.
+
+Modules, each small enough to read in one sitting:
+
+* :mod:`mnistlib.data`: find, read, check and prepare MNIST;
+* :mod:`mnistlib.plots`: the book's figures;
+* :mod:`mnistlib.display`: show the library's own source on the page;
+* :mod:`mnistlib.cli`: the command line, ``python -m mnistlib``.
+
+TensorFlow is imported only by the functions that need it, so that
+``import mnistlib`` stays fast.
+"""
+
+from mnistlib.data import (
+    MnistDataError,
+    MnistNotFoundError,
+    add_channel_axis,
+    find_mnist,
+    load_mnist,
+    one_hot,
+    scale_pixels,
+    split_validation,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MnistDataError",
+    "MnistNotFoundError",
+    "__version__",
+    "add_channel_axis",
+    "find_mnist",
+    "load_mnist",
+    "one_hot",
+    "scale_pixels",
+    "split_validation",
+]

@@ -1,0 +1,143 @@
+"""Figures of the book, in one consistent style.
+
+Every function draws on a Matplotlib figure and returns it, so a notebook
+shows it and a script can save it. Figures have an opaque white background
+so that they stay legible in the book's dark mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+from matplotlib.figure import Figure
+
+__all__ = [
+    "plot_class_balance",
+    "plot_digit_grid",
+    "plot_digits",
+    "plot_mean_digits",
+    "plot_pixel_histogram",
+    "plot_projection",
+    "use_book_style",
+]
+
+DIGIT_CMAP = "gray_r"  # ink dark on light paper, as a reader writes
+
+
+def use_book_style() -> None:
+    """Seaborn's clean theme, opaque white figures and a resolution fit for the page."""
+    sns.set_theme(context="notebook", style="whitegrid")
+    plt.rcParams.update(
+        {
+            "figure.dpi": 96,
+            "savefig.dpi": 96,
+            "figure.facecolor": "white",
+            "savefig.facecolor": "white",
+            "figure.autolayout": False,
+        }
+    )
+
+
+def _hide_axes(axes: np.ndarray) -> None:
+    for ax in np.ravel(axes):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.grid(False)
+
+
+def plot_digits(
+    images: np.ndarray,
+    titles: Sequence[str] | None = None,
+    ncols: int = 8,
+    size: float = 1.3,
+) -> Figure:
+    """Show images side by side in rows of ``ncols``, each with an optional title."""
+    count = len(images)
+    nrows = -(-count // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * 1.15),
+                             squeeze=False)
+    for index, ax in enumerate(axes.flat):
+        if index < count:
+            ax.imshow(images[index], cmap=DIGIT_CMAP, vmin=0, vmax=images.max() or 1)
+            if titles is not None:
+                ax.set_title(titles[index], fontsize=10)
+        else:
+            ax.set_axis_off()
+    _hide_axes(axes)
+    fig.tight_layout()
+    return fig
+
+
+def plot_digit_grid(
+    images: np.ndarray, labels: np.ndarray, per_digit: int = 10, seed: int = 0
+) -> Figure:
+    """One row per digit 0-9, with ``per_digit`` random examples of it."""
+    rng = np.random.default_rng(seed)
+    fig, axes = plt.subplots(10, per_digit, figsize=(per_digit * 0.8, 10 * 0.8))
+    for digit in range(10):
+        chosen = rng.choice(np.flatnonzero(labels == digit), size=per_digit, replace=False)
+        for ax, index in zip(axes[digit], chosen, strict=True):
+            ax.imshow(images[index], cmap=DIGIT_CMAP)
+        axes[digit, 0].set_ylabel(str(digit), rotation=0, labelpad=12, fontsize=12,
+                                  va="center")
+    _hide_axes(axes)
+    fig.subplots_adjust(wspace=0.05, hspace=0.05)
+    return fig
+
+
+def plot_class_balance(y_train: np.ndarray, y_test: np.ndarray) -> Figure:
+    """Share of each digit in the training and the test set, as grouped bars."""
+    shares = [100 * np.bincount(y, minlength=10) / len(y) for y in (y_train, y_test)]
+    table = {
+        "digit": list(range(10)) * 2,
+        "share of the set (%)": np.concatenate(shares),
+        "set": ["training"] * 10 + ["test"] * 10,
+    }
+    fig, ax = plt.subplots(figsize=(9, 3.4))
+    sns.barplot(data=table, x="digit", y="share of the set (%)", hue="set", ax=ax)
+    ax.axhline(10, color="black", linewidth=1, linestyle="--")
+    ax.text(9.6, 10.1, "perfect balance", ha="right", va="bottom", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_mean_digits(images: np.ndarray, labels: np.ndarray) -> Figure:
+    """The average image of each digit: where its ink usually falls."""
+    means = np.stack([images[labels == digit].mean(axis=0) for digit in range(10)])
+    return plot_digits(means, titles=[f"mean {d}" for d in range(10)], ncols=10)
+
+
+def plot_pixel_histogram(images: np.ndarray) -> Figure:
+    """Histogram of all pixel values, on a log scale since most pixels are 0."""
+    counts = np.bincount(images.ravel(), minlength=256)
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    ax.bar(np.arange(256), counts, width=1.0, color=sns.color_palette()[0])
+    ax.set_yscale("log")
+    ax.set_xlim(-1, 256)
+    ax.set_xlabel("pixel value (0 = background, 255 = full ink)")
+    ax.set_ylabel("number of pixels (log scale)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_projection(points: np.ndarray, labels: np.ndarray, title: str) -> Figure:
+    """Scatter 2-D points coloured by digit, with each digit's name at its centre."""
+    fig, ax = plt.subplots(figsize=(7, 6))
+    palette = sns.color_palette("tab10", 10)
+    for digit in range(10):
+        mine = points[labels == digit]
+        ax.scatter(mine[:, 0], mine[:, 1], s=4, alpha=0.5, color=palette[digit],
+                   label=str(digit), rasterized=True)
+        centre = np.median(mine, axis=0)
+        ax.text(*centre, str(digit), fontsize=16, weight="bold", ha="center", va="center",
+                bbox={"boxstyle": "circle", "facecolor": "white", "alpha": 0.8,
+                      "edgecolor": palette[digit]})
+    ax.set_title(title)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.legend(title="digit", markerscale=4, loc="center left", bbox_to_anchor=(1, 0.5))
+    fig.tight_layout()
+    return fig
