@@ -30,13 +30,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mnistlib {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     data = commands.add_parser(
-        "data", help="find, check and summarise the MNIST files",
+        "data",
+        help="find, check and summarise the MNIST files",
         description="Find MNIST (PATH, then $MNIST_DATA, then data/mnist, then the Keras "
         "cache, then a download), check every file and print a summary.",
     )
     data.add_argument("path", nargs="?", help="folder of the four IDX files, or mnist.npz")
-    data.add_argument("--no-verify", action="store_true",
-                      help="do not require the canonical SHA-256 checksums")
+    data.add_argument(
+        "--no-verify", action="store_true", help="do not require the canonical SHA-256 checksums"
+    )
     data.set_defaults(run=_data_command)
     return parser
 

@@ -147,7 +147,7 @@ def read_idx(path: str | os.PathLike[str], expected_magic: int | None = None) ->
     with _open_maybe_gzip(path) as stream:
         (magic,) = struct.unpack(">i", _read_exactly(stream, 4, path, "header"))
         if magic >> 8 != 0x08 or not 1 <= magic & 0xFF <= 3:
-            raise MnistDataError(f"{path}: not an IDX file of unsigned bytes (magic number {magic})")
+            raise MnistDataError(f"{path}: not an IDX file of bytes (magic number {magic})")
         if expected_magic is not None and magic != expected_magic:
             raise MnistDataError(
                 f"{path}: wrong magic number {magic}, expected {expected_magic}"
@@ -158,7 +158,7 @@ def read_idx(path: str | os.PathLike[str], expected_magic: int | None = None) ->
         _check_shape(path, shape)
         body = _read_exactly(stream, int(np.prod(shape)), path, "data")
         if stream.read(1):
-            raise MnistDataError(f"{path}: extra bytes after the {shape} values the header announces")
+            raise MnistDataError(f"{path}: extra bytes after the {shape} values announced")
     return np.frombuffer(body, dtype=np.uint8).reshape(shape)
 
 
@@ -279,6 +279,8 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
     """Read Keras's ``mnist.npz`` with pickles refused."""
     if path.stat().st_size == 0:
         raise MnistDataError(f"{path}: the file is empty")
+    if not zipfile.is_zipfile(path):
+        raise MnistDataError(f"{path}: not a readable .npz file (not a zip archive)")
     try:
         with np.load(path, allow_pickle=False) as npz:
             missing = [key for key in NPZ_KEYS.values() if key not in npz.files]

@@ -57,8 +57,9 @@ def plot_digits(
     """Show images side by side in rows of ``ncols``, each with an optional title."""
     count = len(images)
     nrows = -(-count // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * 1.15),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(ncols * size, nrows * size * 1.15), squeeze=False
+    )
     for index, ax in enumerate(axes.flat):
         if index < count:
             ax.imshow(images[index], cmap=DIGIT_CMAP, vmin=0, vmax=images.max() or 1)
@@ -81,8 +82,7 @@ def plot_digit_grid(
         chosen = rng.choice(np.flatnonzero(labels == digit), size=per_digit, replace=False)
         for ax, index in zip(axes[digit], chosen, strict=True):
             ax.imshow(images[index], cmap=DIGIT_CMAP)
-        axes[digit, 0].set_ylabel(str(digit), rotation=0, labelpad=12, fontsize=12,
-                                  va="center")
+        axes[digit, 0].set_ylabel(str(digit), rotation=0, labelpad=12, fontsize=12, va="center")
     _hide_axes(axes)
     fig.subplots_adjust(wspace=0.05, hspace=0.05)
     return fig
@@ -129,12 +129,30 @@ def plot_projection(points: np.ndarray, labels: np.ndarray, title: str) -> Figur
     palette = sns.color_palette("tab10", 10)
     for digit in range(10):
         mine = points[labels == digit]
-        ax.scatter(mine[:, 0], mine[:, 1], s=4, alpha=0.5, color=palette[digit],
-                   label=str(digit), rasterized=True)
+        ax.scatter(
+            mine[:, 0],
+            mine[:, 1],
+            s=4,
+            alpha=0.5,
+            color=palette[digit],
+            label=str(digit),
+            rasterized=True,
+        )
         centre = np.median(mine, axis=0)
-        ax.text(*centre, str(digit), fontsize=16, weight="bold", ha="center", va="center",
-                bbox={"boxstyle": "circle", "facecolor": "white", "alpha": 0.8,
-                      "edgecolor": palette[digit]})
+        ax.text(
+            *centre,
+            str(digit),
+            fontsize=16,
+            weight="bold",
+            ha="center",
+            va="center",
+            bbox={
+                "boxstyle": "circle",
+                "facecolor": "white",
+                "alpha": 0.8,
+                "edgecolor": palette[digit],
+            },
+        )
     ax.set_title(title)
     ax.set_xticks([])
     ax.set_yticks([])
