@@ -100,6 +100,7 @@ def plot_class_balance(y_train: np.ndarray, y_test: np.ndarray) -> Figure:
     sns.barplot(data=table, x="digit", y="share of the set (%)", hue="set", ax=ax)
     ax.axhline(10, color="black", linewidth=1, linestyle="--")
     ax.text(9.6, 10.1, "perfect balance", ha="right", va="bottom", fontsize=9)
+    sns.move_legend(ax, "upper left", bbox_to_anchor=(1, 1), title="set")
     fig.tight_layout()
     return fig
 

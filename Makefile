@@ -1,0 +1,57 @@
+# The MNIST book. `make book` builds it, `make test` tests it; both create the
+# virtual environment .venv and install requirements.txt first when needed.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# Use ../shared/data/mnist when it exists and MNIST_DATA is not set already.
+SHARED_DATA := $(abspath ../shared/data/mnist)
+ifeq ($(MNIST_DATA),)
+ifneq ($(wildcard $(SHARED_DATA)),)
+export MNIST_DATA := $(SHARED_DATA)
+endif
+endif
+# Quiet TensorFlow's C++ start-up messages in notebooks and tests.
+export TF_CPP_MIN_LOG_LEVEL := 2
+# Tools of the virtual environment come first (the notebook kernel among them).
+export PATH := $(abspath $(BIN)):$(PATH)
+
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+.PHONY: book test unit notebooks lint lab clean
+
+$(BIN)/activate: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $(BIN)/activate
+
+## book: build the HTML book into _build/html (warnings are errors)
+book: $(BIN)/activate
+	$(BIN)/jupyter-book build . -W --keep-going
+
+## test: lint, unit tests, and re-execute every notebook against its stored outputs
+test: $(BIN)/activate lint
+	$(BIN)/python -m pytest tests notebooks $(NBVAL)
+
+## unit: the unit tests alone
+unit: $(BIN)/activate
+	$(BIN)/python -m pytest tests
+
+## lint: ruff's checks and formatting
+lint: $(BIN)/activate
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+## notebooks: execute every notebook top to bottom in a fresh kernel, in place
+notebooks: $(BIN)/activate
+	for nb in notebooks/*.ipynb; do \
+	  $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	    --ExecutePreprocessor.timeout=3600 "$$nb" || exit 1; \
+	done
+
+## lab: open the notebooks in JupyterLab
+lab: $(BIN)/activate
+	$(BIN)/jupyter lab notebooks
+
+clean:
+	rm -rf _build
