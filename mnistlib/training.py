@@ -1,0 +1,285 @@
+"""Train the book's models reproducibly, and keep them in a cache.
+
+:func:`train` fits a model on MNIST with a held-out validation split and
+measures it on the test set. :func:`load_or_train` does the same, but first
+looks in ``outputs/models`` for a model trained with exactly the same
+configuration on exactly the same data, and returns it instead of training
+again. Each saved model is a native ``.keras`` file with a JSON of metadata
+beside it (accuracy, history, timings, versions, checksums).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from mnistlib.data import (
+    add_channel_axis,
+    data_fingerprint,
+    load_mnist,
+    one_hot,
+    scale_pixels,
+    split_validation,
+)
+from mnistlib.models import build_model
+
+__all__ = [
+    "Prepared",
+    "TrainConfig",
+    "TrainedModel",
+    "load_or_train",
+    "model_dir",
+    "prepare_data",
+    "train",
+]
+
+#: Bump when the training procedure changes in a way that changes results.
+CACHE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides what a training run produces."""
+
+    model: str
+    epochs: int = 10
+    batch_size: int = 200
+    learning_rate: float = 1e-3
+    validation_fraction: float = 0.1
+    seed: int = 0
+
+    def key(self, data_checksum: str) -> str:
+        """A short hash of the configuration and the data: the cache key."""
+        text = json.dumps([CACHE_FORMAT, asdict(self), data_checksum], sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+@dataclass
+class Prepared:
+    """MNIST ready for training: scaled, with a channel axis, split for validation."""
+
+    x_fit: np.ndarray
+    y_fit: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    checksum: str  # of the raw training and test data
+
+
+@dataclass
+class TrainedModel:
+    """A trained model with what we know about it."""
+
+    model: keras.Model
+    metadata: dict[str, Any]
+    path: Path
+    from_cache: bool = False
+
+    @property
+    def test_accuracy(self) -> float:
+        return float(self.metadata["test_accuracy"])
+
+    @property
+    def history(self) -> dict[str, list[float]]:
+        """Per-epoch ``loss``, ``accuracy``, ``val_loss`` and ``val_accuracy``."""
+        return self.metadata["history"]
+
+
+def prepare_data(validation_fraction: float = 0.1, seed: int = 0) -> Prepared:
+    """Load MNIST, scale it to [0, 1], add the channel axis and split off validation."""
+    (x_train, y_train), (x_test, y_test) = load_mnist()
+    checksum = hashlib.sha256(
+        "".join(data_fingerprint(a) for a in (x_train, y_train, x_test, y_test)).encode()
+    ).hexdigest()
+    images = add_channel_axis(scale_pixels(x_train))
+    (x_fit, y_fit), (x_val, y_val) = split_validation(images, y_train, validation_fraction, seed)
+    return Prepared(
+        x_fit, y_fit, x_val, y_val, add_channel_axis(scale_pixels(x_test)), y_test, checksum
+    )
+
+
+class EpochLog(keras.callbacks.Callback):
+    """One short line per epoch: losses and accuracies, training and validation."""
+
+    def __init__(self, epochs: int) -> None:
+        super().__init__()
+        self.epochs = epochs
+        self.seconds: list[float] = []
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        self.seconds.append(time.perf_counter() - self._start)
+        print(format_epoch(epoch, self.epochs, logs or {}, self.seconds[-1]), flush=True)
+
+
+def format_epoch(epoch: int, epochs: int, logs: dict[str, float], seconds: float) -> str:
+    """``epoch  3/10  loss 0.0712  accuracy 0.9787  val_loss ...  (4.1 s)``."""
+    width = len(str(epochs))
+    values = "  ".join(
+        f"{name} {logs[name]:.4f}"
+        for name in ("loss", "accuracy", "val_loss", "val_accuracy")
+        if name in logs
+    )
+    return f"epoch {epoch + 1:>{width}}/{epochs}  {values}  ({seconds:.1f} s)"
+
+
+def model_dir() -> Path:
+    """Where trained models are kept: ``$MNIST_OUTPUTS/models``, else ``outputs/models``.
+
+    ``outputs`` is the project's folder when ``mnistlib`` runs from a checkout
+    of the book, otherwise the working directory's.
+    """
+    if os.environ.get("MNIST_OUTPUTS"):
+        return Path(os.environ["MNIST_OUTPUTS"]) / "models"
+    project = Path(__file__).resolve().parent.parent
+    base = project if (project / "pyproject.toml").is_file() else Path.cwd()
+    return base / "outputs" / "models"
+
+
+def _atomic_write(path: Path, write: Any, suffix: str) -> None:
+    """Write through ``write(temporary_path)``, then rename over ``path`` in one step."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=suffix)
+    os.close(handle)
+    try:
+        write(Path(temporary))
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def _file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    import tensorflow as tf
+
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+    }
+
+
+def train(config: TrainConfig, data: Prepared | None = None, verbose: bool = True) -> TrainedModel:
+    """Train ``config.model`` from a fixed seed, evaluate it on the test set and save it."""
+    data = data or prepare_data(config.validation_fraction, config.seed)
+    keras.utils.set_random_seed(config.seed)  # Python, NumPy and TensorFlow generators
+    model = build_model(config.model, config.learning_rate)
+    log = EpochLog(config.epochs)
+    started = time.perf_counter()
+    history = model.fit(
+        data.x_fit,
+        one_hot(data.y_fit),
+        validation_data=(data.x_val, one_hot(data.y_val)),
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        shuffle=True,
+        verbose=0,
+        callbacks=[log] if verbose else [],
+    )
+    train_seconds = time.perf_counter() - started
+    test_loss, test_accuracy = model.evaluate(
+        data.x_test, one_hot(data.y_test), batch_size=1000, verbose=0
+    )
+    metadata = {
+        "config": asdict(config),
+        "test_accuracy": float(test_accuracy),
+        "test_loss": float(test_loss),
+        "parameters": int(model.count_params()),
+        "train_seconds": round(train_seconds, 2),
+        "epoch_seconds": [round(s, 2) for s in log.seconds],
+        "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
+        "data_checksum": data.checksum,
+        "versions": _versions(),
+        "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    path = model_dir() / f"{config.model}-{config.key(data.checksum)}.keras"
+    save_model(model, metadata, path)
+    return TrainedModel(model, metadata, path, from_cache=False)
+
+
+def save_model(model: keras.Model, metadata: dict[str, Any], path: Path) -> None:
+    """Save the model, then its metadata with the model file's checksum, both atomically."""
+    _atomic_write(path, model.save, ".keras")
+    metadata["model_sha256"] = _file_sha256(path)
+    _atomic_write(
+        path.with_suffix(".json"),
+        lambda p: p.write_text(json.dumps(metadata, indent=2) + "\n"),
+        ".json",
+    )
+
+
+class CachedModelError(RuntimeError):
+    """A cached model exists but cannot be trusted; the message says why."""
+
+
+def load_cached(path: Path) -> TrainedModel:
+    """Load a saved model and its metadata, checking that they belong together.
+
+    Keras's ``safe_mode`` stays on: a file that would run arbitrary code
+    (a ``Lambda`` layer's pickled function) is refused.
+    """
+    meta_path = path.with_suffix(".json")
+    if not path.is_file() or not meta_path.is_file():
+        raise CachedModelError(f"{path}: model or metadata file missing")
+    try:
+        metadata = json.loads(meta_path.read_text())
+    except (OSError, ValueError) as error:
+        raise CachedModelError(f"{meta_path}: unreadable metadata ({error})") from error
+    if metadata.get("model_sha256") != _file_sha256(path):
+        raise CachedModelError(f"{path}: the file changed since it was saved (checksum differs)")
+    try:
+        model = keras.models.load_model(path, safe_mode=True)
+    except Exception as error:  # Keras raises many types for a bad file
+        raise CachedModelError(f"{path}: not a loadable Keras model ({error})") from error
+    return TrainedModel(model, metadata, path, from_cache=True)
+
+
+def load_or_train(
+    config: TrainConfig, data: Prepared | None = None, verbose: bool = True
+) -> TrainedModel:
+    """Return the cached model for ``config`` if it is there and sound, else train it.
+
+    A cached model whose files are damaged is reported and trained again,
+    never used. With ``verbose``, the same per-epoch lines are printed either
+    way (from the saved history for a cached model), so a page reads the same.
+    """
+    data = data or prepare_data(config.validation_fraction, config.seed)
+    path = model_dir() / f"{config.model}-{config.key(data.checksum)}.keras"
+    if path.exists() or path.with_suffix(".json").exists():
+        try:
+            cached = load_cached(path)
+        except CachedModelError as error:
+            print(f"Cached model not used, training again: {error}", flush=True)
+        else:
+            if verbose:
+                _replay_log(cached.metadata)
+            return cached
+    return train(config, data, verbose)
+
+
+def _replay_log(metadata: dict[str, Any]) -> None:
+    """Print a cached model's per-epoch lines, as they were printed when it was trained."""
+    history = metadata["history"]
+    epochs = metadata["config"]["epochs"]
+    for epoch, seconds in enumerate(metadata["epoch_seconds"]):
+        logs = {name: values[epoch] for name, values in history.items()}
+        print(format_epoch(epoch, epochs, logs, seconds))
