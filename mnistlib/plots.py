@@ -16,8 +16,10 @@ from matplotlib.figure import Figure
 
 __all__ = [
     "plot_class_balance",
+    "plot_comparison",
     "plot_digit_grid",
     "plot_digits",
+    "plot_history",
     "plot_mean_digits",
     "plot_pixel_histogram",
     "plot_projection",
@@ -158,5 +160,35 @@ def plot_projection(points: np.ndarray, labels: np.ndarray, title: str) -> Figur
     ax.set_xticks([])
     ax.set_yticks([])
     ax.legend(title="digit", markerscale=4, loc="center left", bbox_to_anchor=(1, 0.5))
+    fig.tight_layout()
+    return fig
+
+
+def plot_history(history: dict[str, list[float]], title: str = "") -> Figure:
+    """Learning curves: loss and accuracy per epoch, on training and validation data."""
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
+        ax.plot(epochs, history[metric], "o-", label="training")
+        ax.plot(epochs, history[f"val_{metric}"], "s-", label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.set_xticks(epochs if len(epochs) <= 15 else epochs[::2])
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_comparison(names: Sequence[str], accuracies: Sequence[float]) -> Figure:
+    """Horizontal bars of test error (%), the smaller the better, one per model."""
+    errors = [100 * (1 - a) for a in accuracies]
+    fig, ax = plt.subplots(figsize=(7, 0.6 * len(names) + 1))
+    bars = ax.barh(list(names), errors, color=sns.color_palette()[: len(names)])
+    ax.bar_label(bars, labels=[f"{e:.2f} %" for e in errors], padding=3)
+    ax.invert_yaxis()
+    ax.set_xlabel("test error (%): the share of the 10,000 test digits misread")
+    ax.set_xlim(0, max(errors) * 1.25)
     fig.tight_layout()
     return fig

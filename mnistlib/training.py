@@ -16,6 +16,7 @@ import os
 import platform
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -37,9 +38,11 @@ __all__ = [
     "Prepared",
     "TrainConfig",
     "TrainedModel",
+    "fit_model",
     "load_or_train",
     "model_dir",
     "prepare_data",
+    "seed_everything",
     "train",
 ]
 
@@ -112,9 +115,10 @@ def prepare_data(validation_fraction: float = 0.1, seed: int = 0) -> Prepared:
 class EpochLog(keras.callbacks.Callback):
     """One short line per epoch: losses and accuracies, training and validation."""
 
-    def __init__(self, epochs: int) -> None:
+    def __init__(self, epochs: int, verbose: bool = True) -> None:
         super().__init__()
         self.epochs = epochs
+        self.verbose = verbose
         self.seconds: list[float] = []
         self._start = 0.0
 
@@ -123,7 +127,8 @@ class EpochLog(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         self.seconds.append(time.perf_counter() - self._start)
-        print(format_epoch(epoch, self.epochs, logs or {}, self.seconds[-1]), flush=True)
+        if self.verbose:
+            print(format_epoch(epoch, self.epochs, logs or {}, self.seconds[-1]), flush=True)
 
 
 def format_epoch(epoch: int, epochs: int, logs: dict[str, float], seconds: float) -> str:
@@ -178,23 +183,41 @@ def _versions() -> dict[str, str]:
     }
 
 
-def train(config: TrainConfig, data: Prepared | None = None, verbose: bool = True) -> TrainedModel:
-    """Train ``config.model`` from a fixed seed, evaluate it on the test set and save it."""
-    data = data or prepare_data(config.validation_fraction, config.seed)
-    keras.utils.set_random_seed(config.seed)  # Python, NumPy and TensorFlow generators
-    model = build_model(config.model, config.learning_rate)
-    log = EpochLog(config.epochs)
-    started = time.perf_counter()
-    history = model.fit(
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow, and make TensorFlow's ops deterministic."""
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def fit_model(
+    model: keras.Model,
+    data: Prepared,
+    config: TrainConfig,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> keras.callbacks.History:
+    """Fit ``model`` on the training part, measuring the validation part after each epoch."""
+    return model.fit(
         data.x_fit,
-        one_hot(data.y_fit),
+        one_hot(data.y_fit),  # labels as one-hot rows, to match the softmax output
         validation_data=(data.x_val, one_hot(data.y_val)),
         epochs=config.epochs,
         batch_size=config.batch_size,
-        shuffle=True,
-        verbose=0,
-        callbacks=[log] if verbose else [],
+        shuffle=True,  # a new order of the examples every epoch
+        verbose=0,  # EpochLog prints one short line per epoch instead
+        callbacks=list(callbacks),
     )
+
+
+def train(config: TrainConfig, data: Prepared | None = None, verbose: bool = True) -> TrainedModel:
+    """Train ``config.model`` from a fixed seed, evaluate it on the test set and save it."""
+    data = data or prepare_data(config.validation_fraction, config.seed)
+    seed_everything(config.seed)
+    model = build_model(config.model, config.learning_rate)
+    log = EpochLog(config.epochs, verbose)
+    started = time.perf_counter()
+    history = fit_model(model, data, config, [log])
     train_seconds = time.perf_counter() - started
     test_loss, test_accuracy = model.evaluate(
         data.x_test, one_hot(data.y_test), batch_size=1000, verbose=0

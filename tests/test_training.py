@@ -1,0 +1,136 @@
+"""Tests of training and the model cache, on tiny data the tests make."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from mnistlib.training import (
+    CachedModelError,
+    Prepared,
+    TrainConfig,
+    format_epoch,
+    load_cached,
+    load_or_train,
+    model_dir,
+    save_model,
+    train,
+)
+
+
+@pytest.fixture(autouse=True)
+def outputs(monkeypatch, tmp_path) -> Path:
+    monkeypatch.setenv("MNIST_OUTPUTS", str(tmp_path / "outputs"))
+    return tmp_path / "outputs"
+
+
+@pytest.fixture
+def tiny() -> Prepared:
+    """Digits that are easy to tell apart: a bright square at a place per class."""
+    rng = np.random.default_rng(0)
+
+    def make(n: int) -> tuple[np.ndarray, np.ndarray]:
+        labels = np.arange(n) % 10
+        images = rng.uniform(0, 0.1, (n, 28, 28, 1)).astype(np.float32)
+        for i, label in enumerate(labels):
+            images[i, 2 * label : 2 * label + 4, 4:24, 0] = 1.0
+        return images, labels.astype(np.uint8)
+
+    x_fit, y_fit = make(200)
+    x_val, y_val = make(50)
+    x_test, y_test = make(50)
+    return Prepared(x_fit, y_fit, x_val, y_val, x_test, y_test, checksum="tiny")
+
+
+CONFIG = TrainConfig(model="mlp", epochs=3, batch_size=50)
+
+
+def test_train_learns_saves_and_describes(tiny, outputs, capsys):
+    trained = train(CONFIG, tiny)
+    assert trained.test_accuracy > 0.9
+    assert trained.path.parent == outputs / "models" == model_dir()
+    assert trained.path.is_file() and trained.path.with_suffix(".json").is_file()
+    meta = json.loads(trained.path.with_suffix(".json").read_text())
+    assert meta["config"]["model"] == "mlp" and meta["parameters"] == 623_290
+    assert len(meta["history"]["val_accuracy"]) == 3 and len(meta["epoch_seconds"]) == 3
+    assert meta["data_checksum"] == "tiny" and "keras" in meta["versions"]
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[1] for line in lines] == ["1/3", "2/3", "3/3"]
+    assert not list(trained.path.parent.glob(".*"))  # no temporary file left behind
+
+
+def test_training_is_repeatable(tiny):
+    first = train(CONFIG, tiny, verbose=False).model.get_weights()
+    second = train(CONFIG, tiny, verbose=False).model.get_weights()
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_cache_returns_the_same_model_and_prints_the_same_log(tiny, capsys):
+    trained = load_or_train(CONFIG, tiny)
+    log_when_trained = capsys.readouterr().out
+    cached = load_or_train(CONFIG, tiny)
+    assert not trained.from_cache and cached.from_cache
+    assert capsys.readouterr().out == log_when_trained
+    for a, b in zip(trained.model.get_weights(), cached.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert cached.test_accuracy == trained.test_accuracy
+
+
+def test_changed_configuration_trains_anew(tiny):
+    first = load_or_train(CONFIG, tiny, verbose=False)
+    other = load_or_train(TrainConfig(model="mlp", epochs=2, batch_size=50), tiny, verbose=False)
+    assert not other.from_cache and other.path != first.path
+
+
+def test_changed_data_trains_anew(tiny):
+    first = load_or_train(CONFIG, tiny, verbose=False)
+    tiny.checksum = "other data"
+    assert load_or_train(CONFIG, tiny, verbose=False).path != first.path
+
+
+def test_corrupt_model_is_reported_and_retrained(tiny, capsys):
+    first = load_or_train(CONFIG, tiny, verbose=False)
+    first.path.write_bytes(first.path.read_bytes()[:1000])
+    again = load_or_train(CONFIG, tiny, verbose=False)
+    out = capsys.readouterr().out
+    assert "Cached model not used" in out and str(first.path) in out
+    assert not again.from_cache
+    assert load_or_train(CONFIG, tiny, verbose=False).from_cache  # sound again
+
+
+def test_missing_metadata_is_retrained(tiny, capsys):
+    first = load_or_train(CONFIG, tiny, verbose=False)
+    first.path.with_suffix(".json").unlink()
+    assert not load_or_train(CONFIG, tiny, verbose=False).from_cache
+    assert "missing" in capsys.readouterr().out
+
+
+def test_garbage_that_matches_its_checksum_is_refused(tmp_path):
+    path = tmp_path / "fake.keras"
+    metadata = {"history": {}}
+    path.write_bytes(b"not a zip at all")
+    metadata["model_sha256"] = __import__("hashlib").sha256(path.read_bytes()).hexdigest()
+    path.with_suffix(".json").write_text(json.dumps(metadata))
+    with pytest.raises(CachedModelError, match="not a loadable Keras model"):
+        load_cached(path)
+
+
+def test_model_that_would_run_code_is_refused(tmp_path):
+    inputs = keras.Input(shape=(2,))
+    outputs = keras.layers.Lambda(lambda x: x * 2)(inputs)
+    path = tmp_path / "unsafe.keras"
+    save_model(keras.Model(inputs, outputs), {"history": {}}, path)
+    with pytest.raises(CachedModelError, match="safe_mode"):
+        load_cached(path)
+
+
+def test_format_epoch():
+    logs = {"loss": 0.25, "accuracy": 0.9, "val_loss": 0.3, "val_accuracy": 0.875}
+    assert format_epoch(2, 10, logs, 4.04) == (
+        "epoch  3/10  loss 0.2500  accuracy 0.9000  val_loss 0.3000  val_accuracy 0.8750  (4.0 s)"
+    )
