@@ -19,6 +19,8 @@ __all__ = [
     "plot_comparison",
     "plot_digit_grid",
     "plot_digits",
+    "plot_feature_maps",
+    "plot_filters",
     "plot_history",
     "plot_mean_digits",
     "plot_pixel_histogram",
@@ -191,4 +193,39 @@ def plot_comparison(names: Sequence[str], accuracies: Sequence[float]) -> Figure
     ax.set_xlabel("test error (%): the share of the 10,000 test digits misread")
     ax.set_xlim(0, max(errors) * 1.25)
     fig.tight_layout()
+    return fig
+
+
+def plot_filters(kernels: np.ndarray, ncols: int = 8) -> Figure:
+    """The learnt filters of a first convolution layer, kernel shape (h, w, 1, n)."""
+    filters = np.moveaxis(kernels[:, :, 0, :], -1, 0)
+    count = len(filters)
+    nrows = -(-count // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * 0.9, nrows * 0.9), squeeze=False)
+    limit = float(np.abs(filters).max())
+    for index, ax in enumerate(axes.flat):
+        if index < count:
+            ax.imshow(filters[index], cmap="RdBu_r", vmin=-limit, vmax=limit)
+        else:
+            ax.set_axis_off()
+    _hide_axes(axes)
+    fig.subplots_adjust(wspace=0.1, hspace=0.1)
+    return fig
+
+
+def plot_feature_maps(maps: np.ndarray, image: np.ndarray, ncols: int = 8) -> Figure:
+    """An input image, then what each filter of a layer made of it (maps: h, w, n)."""
+    count = maps.shape[-1]
+    nrows = -(-count // ncols)
+    fig = plt.figure(figsize=(ncols * 0.9 + 2.2, nrows * 0.9))
+    grid = fig.add_gridspec(nrows, ncols + 2)
+    ax = fig.add_subplot(grid[: min(nrows, 2), :2])
+    ax.imshow(image, cmap=DIGIT_CMAP)
+    ax.set_title("input", fontsize=10)
+    _hide_axes(np.array([ax]))
+    for index in range(count):
+        ax = fig.add_subplot(grid[index // ncols, 2 + index % ncols])
+        ax.imshow(maps[:, :, index], cmap="magma")
+        _hide_axes(np.array([ax]))
+    fig.subplots_adjust(wspace=0.1, hspace=0.1)
     return fig

@@ -13,6 +13,7 @@ from mnistlib.training import (
     CachedModelError,
     Prepared,
     TrainConfig,
+    best_epoch,
     format_epoch,
     load_cached,
     load_or_train,
@@ -134,3 +135,29 @@ def test_format_epoch():
     assert format_epoch(2, 10, logs, 4.04) == (
         "epoch  3/10  loss 0.2500  accuracy 0.9000  val_loss 0.3000  val_accuracy 0.8750  (4.0 s)"
     )
+
+
+def test_best_epoch_weights_are_kept(tiny):
+    history = {"val_accuracy": [0.90, 0.95, 0.97, 0.97, 0.96]}
+    assert best_epoch(history) == 3  # the first of equal best
+    trained = train(TrainConfig("mlp", epochs=4, batch_size=50, learning_rate=0.05), tiny)
+    best = trained.metadata["best_epoch"]
+    assert best == best_epoch(trained.history)
+    val_loss, val_accuracy = trained.model.evaluate(
+        tiny.x_val, keras.utils.to_categorical(tiny.y_val, 10), verbose=0
+    )
+    assert val_accuracy == pytest.approx(trained.history["val_accuracy"][best - 1])
+    assert val_loss == pytest.approx(trained.history["val_loss"][best - 1], rel=1e-4)
+
+
+def test_comparison_table(tiny):
+    from mnistlib.evaluation import comparison_table
+
+    trained = train(CONFIG, tiny, verbose=False)
+    table = comparison_table({"first": trained, "second": trained})
+    assert list(table.index) == ["first", "second"]
+    row = table.loc["first"]
+    assert row["test accuracy (%)"] == round(100 * trained.test_accuracy, 2)
+    assert row["test accuracy (%)"] + row["test error (%)"] == pytest.approx(100)
+    assert row["weights"] == 623_290 and row["epochs"] == 3
+    assert row["training time"].endswith(" s")

@@ -1,0 +1,128 @@
+"""Seconds per training epoch: the book's workflow against a plain Keras script.
+
+For each model, trains a few epochs twice, each in a fresh process so that
+neither inherits the other's TensorFlow settings:
+
+* ``book``: ``mnistlib.training.train`` (seeding, op determinism, the epoch
+  log, evaluation and the atomic save included);
+* ``plain``: the textbook script: a ``keras.Sequential`` of the same layers,
+  ``model.fit`` on NumPy arrays with ``verbose=0``.
+
+Both fit the same 54,000 images with the same 6,000 held out. The first
+epoch (which includes tracing the graph) is reported apart from the mean of
+the others. Prints a table and the ratio book / plain; it asserts nothing.
+
+    python bench/train_speed.py [--epochs 3] [--models mlp cnn deeper-cnn]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+PLAIN_LAYERS = {
+    "mlp": lambda L: [L.Flatten(), L.Dense(784, activation="relu")],
+    "cnn": lambda L: [
+        L.Conv2D(32, 5, activation="relu"),
+        L.MaxPooling2D(2),
+        L.Dropout(0.2),
+        L.Flatten(),
+        L.Dense(128, activation="relu"),
+    ],
+    "deeper-cnn": lambda L: [
+        L.Conv2D(30, 5, activation="relu"),
+        L.MaxPooling2D(2),
+        L.Conv2D(15, 3, activation="relu"),
+        L.MaxPooling2D(2),
+        L.Dropout(0.2),
+        L.Flatten(),
+        L.Dense(128, activation="relu"),
+        L.Dense(50, activation="relu"),
+    ],
+}
+
+
+def run_book(model: str, epochs: int) -> list[float]:
+    from mnistlib.training import TrainConfig, train
+
+    with tempfile.TemporaryDirectory() as outputs:
+        os.environ["MNIST_OUTPUTS"] = outputs
+        trained = train(TrainConfig(model, epochs=epochs), verbose=False)
+    return trained.metadata["epoch_seconds"]
+
+
+def run_plain(model: str, epochs: int) -> list[float]:
+    import keras
+    from keras import layers
+
+    from mnistlib.training import prepare_data
+
+    data = prepare_data(0.1, seed=0)
+    keras.utils.set_random_seed(0)
+    net = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            *PLAIN_LAYERS[model](layers),
+            layers.Dense(10, activation="softmax"),
+        ]
+    )
+    net.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    seconds: list[float] = []
+
+    class Timer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            seconds.append(time.perf_counter() - self.start)
+
+    net.fit(
+        data.x_fit,
+        keras.utils.to_categorical(data.y_fit, 10),
+        validation_data=(data.x_val, keras.utils.to_categorical(data.y_val, 10)),
+        epochs=epochs,
+        batch_size=200,
+        verbose=0,
+        callbacks=[Timer()],
+    )
+    return seconds
+
+
+def measure(side: str, model: str, epochs: int) -> list[float]:
+    """Run one side in a fresh Python process and return its epoch times."""
+    command = [sys.executable, __file__, "--child", side, model, str(epochs)]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    out = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--models", nargs="+", default=list(PLAIN_LAYERS))
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        side, model, epochs = args.child
+        runner = run_book if side == "book" else run_plain
+        print(json.dumps(runner(model, int(epochs))))
+        return
+    print(f"{'model':<11} {'side':<6} {'epoch 1 (s)':>11} {'later epochs (s)':>17}")
+    for model in args.models:
+        later = {}
+        for side in ("plain", "book"):
+            seconds = measure(side, model, args.epochs)
+            later[side] = sum(seconds[1:]) / max(1, len(seconds) - 1)
+            print(f"{model:<11} {side:<6} {seconds[0]:>11.2f} {later[side]:>17.2f}", flush=True)
+        print(
+            f"{model:<11} ratio book / plain (later epochs): {later['book'] / later['plain']:.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
