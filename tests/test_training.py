@@ -135,6 +135,8 @@ def test_format_epoch():
     assert format_epoch(2, 10, logs, 4.04) == (
         "epoch  3/10  loss 0.2500  accuracy 0.9000  val_loss 0.3000  val_accuracy 0.8750  (4.0 s)"
     )
+    logs["learning_rate"] = 0.00025
+    assert format_epoch(2, 10, logs, 4.04).endswith("val_accuracy 0.8750  lr 0.00025  (4.0 s)")
 
 
 def test_best_epoch_weights_are_kept(tiny):
