@@ -11,7 +11,7 @@ export MNIST_DATA := $(SHARED_DATA)
 endif
 endif
 # Quiet TensorFlow's C++ start-up messages in notebooks and tests.
-export TF_CPP_MIN_LOG_LEVEL := 2
+export TF_CPP_MIN_LOG_LEVEL := 3
 # Tools of the virtual environment come first (the notebook kernel among them).
 export PATH := $(abspath $(BIN)):$(PATH)
 

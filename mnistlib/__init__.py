@@ -11,6 +11,12 @@ TensorFlow is imported only by the functions that need it, so that
 ``import mnistlib`` stays fast.
 """
 
+import os
+
+# TensorFlow's C++ start-up messages (CUDA probing on a machine without a GPU,
+# oneDNN notices) mean nothing to a reader; Python errors are not affected.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
 from mnistlib.data import (
     MnistDataError,
     MnistNotFoundError,

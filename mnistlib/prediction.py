@@ -1,0 +1,112 @@
+"""Read digits with a trained model: from arrays, from image files, fast.
+
+``model.predict`` is built for large data sets: every call sets up a data
+pipeline, which costs far more than the arithmetic for one 28x28 image.
+:class:`Predictor` traces the model once into a TensorFlow graph
+(``tf.function``) and calls that graph directly.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from mnistlib.images import ImageInputError, preprocess_file
+
+__all__ = ["ModelFileError", "Prediction", "Predictor", "load_model_file"]
+
+
+class ModelFileError(ValueError):
+    """A model file that cannot be used; the message names the file and the problem."""
+
+
+def load_model_file(path: str | os.PathLike[str]) -> keras.Model:
+    """Load a ``.keras`` model for reading digits, with Keras's safe mode on.
+
+    Refuses, with a clear message: a missing or empty file, a file that is
+    not a Keras archive, a damaged one, one that would run code when loaded
+    (a ``Lambda`` layer: safe mode), and a model that does not map 28x28x1
+    images to ten probabilities.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such model file")
+    if path.stat().st_size == 0:
+        raise ModelFileError(f"{path}: the model file is empty")
+    if path.suffix != ".keras" or not zipfile.is_zipfile(path):
+        raise ModelFileError(f"{path}: not a Keras model file (expected a .keras archive)")
+    try:
+        model = keras.models.load_model(path, safe_mode=True)
+    except ValueError as error:
+        if "safe_mode" in str(error) or "Lambda" in str(error):
+            raise ModelFileError(
+                f"{path}: refused, loading it would run code stored in the file "
+                "(Keras safe mode); only load such a file if you trust its author"
+            ) from error
+        raise ModelFileError(f"{path}: damaged or not a Keras model ({error})") from error
+    except Exception as error:  # Keras raises many types for a damaged archive
+        raise ModelFileError(f"{path}: damaged or not a Keras model ({error})") from error
+    if tuple(model.input_shape[1:]) != (28, 28, 1) or tuple(model.output_shape[1:]) != (10,):
+        raise ModelFileError(
+            f"{path}: not a digit model (input {model.input_shape}, output {model.output_shape};"
+            " expected (None, 28, 28, 1) and (None, 10))"
+        )
+    return model
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The model's answer for one picture."""
+
+    file: str
+    digit: int
+    probability: float
+    probabilities: tuple[float, ...]
+
+
+class Predictor:
+    """A model ready to read digits quickly, one at a time or in batches."""
+
+    def __init__(self, model: keras.Model) -> None:
+        import tensorflow as tf
+
+        self.model = model
+        signature = [tf.TensorSpec([None, 28, 28, 1], tf.float32)]
+        self._forward = tf.function(lambda x: model(x, training=False), input_signature=signature)
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        """Ten probabilities per image; ``images`` is (n, 28, 28) or (n, 28, 28, 1) in [0, 1]."""
+        batch = np.asarray(images, dtype=np.float32).reshape(-1, 28, 28, 1)
+        return self._forward(batch).numpy()
+
+    def predict_file(self, path: str | os.PathLike[str]) -> Prediction:
+        """Preprocess an image file the MNIST way and read its digit.
+
+        Raises :class:`~mnistlib.images.ImageInputError` for a file that is
+        not a usable picture, and its subclass ``NoDigitError`` when the
+        picture holds no digit (rather than guessing one).
+        """
+        steps = preprocess_file(path)
+        probabilities = self.probabilities(steps.centred[np.newaxis])[0]
+        digit = int(probabilities.argmax())
+        return Prediction(
+            str(path), digit, float(probabilities[digit]), tuple(map(float, probabilities))
+        )
+
+
+def predict_files(
+    predictor: Predictor, paths: list[str]
+) -> tuple[list[Prediction], list[tuple[str, str]]]:
+    """Predict every file; one bad file is reported and does not stop the others."""
+    predictions, failures = [], []
+    for path in paths:
+        try:
+            predictions.append(predictor.predict_file(path))
+        except ImageInputError as error:
+            failures.append((path, str(error)))
+    return predictions, failures
