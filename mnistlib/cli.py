@@ -1,15 +1,26 @@
-"""The command line of the MNIST book: ``python -m mnistlib COMMAND``."""
+"""The command line of the MNIST book: ``python -m mnistlib COMMAND``.
+
+python -m mnistlib data                      # find and check MNIST
+python -m mnistlib train --model cnn         # train (or reuse) a model
+python -m mnistlib evaluate --model cnn      # scores and figures
+python -m mnistlib predict my-digit.jpg      # read your own digits
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict, replace
+from pathlib import Path
 
 import numpy as np
 
 from mnistlib import __version__
 from mnistlib.data import MnistDataError, MnistNotFoundError, find_mnist, load_mnist
+
+MODEL_NAMES = ("mlp", "cnn", "deeper-cnn")
 
 
 def _data_command(args: argparse.Namespace) -> int:
@@ -24,11 +35,112 @@ def _data_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config(args: argparse.Namespace):  # -> TrainConfig, imported late (TensorFlow)
+    from mnistlib.training import BOOK_CONFIGS
+
+    overrides = {
+        key: value
+        for key, value in (
+            ("epochs", args.epochs),
+            ("batch_size", args.batch_size),
+            ("learning_rate", args.learning_rate),
+            ("seed", args.seed),
+        )
+        if value is not None
+    }
+    return replace(BOOK_CONFIGS[args.model], **overrides)
+
+
+def _train_command(args: argparse.Namespace) -> int:
+    """Train a model with the book's settings (or reuse the cached one)."""
+    from mnistlib.training import load_or_train
+
+    config = _config(args)
+    print(f"{config}")
+    trained = load_or_train(config)
+    source = "reused from the cache" if trained.from_cache else "trained"
+    print(f"{source}: {trained.path}")
+    print(
+        f"test accuracy {trained.test_accuracy:.2%}, test loss {trained.metadata['test_loss']:.4f}"
+    )
+    return 0
+
+
+def _evaluate_command(args: argparse.Namespace) -> int:
+    """Scores on the test set, and the confusion-matrix and mistakes figures as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from mnistlib import plots
+    from mnistlib.evaluation import confusion, mistakes, per_digit_report
+    from mnistlib.training import load_or_train, prepare_data
+
+    trained = load_or_train(_config(args), verbose=False)
+    data = prepare_data(trained.metadata["config"]["validation_fraction"])
+    probabilities = trained.model.predict(data.x_test, batch_size=1000, verbose=0)
+    predicted = probabilities.argmax(axis=1)
+    accuracy = float(np.mean(predicted == data.y_test))
+    print(f"model: {trained.path}")
+    print(f"test accuracy {accuracy:.2%} ({int((predicted != data.y_test).sum())} mistakes)")
+    print(per_digit_report(data.y_test, predicted).to_string())
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    plots.use_book_style()
+    figure = plots.plot_confusion_matrix(confusion(data.y_test, predicted))
+    figure.savefig(out / f"{args.model}-confusion.png", bbox_inches="tight")
+    wrong = mistakes(data.y_test, probabilities)[:24]
+    figure = plots.plot_mistakes(
+        data.x_test[wrong, :, :, 0], data.y_test[wrong], probabilities[wrong]
+    )
+    figure.savefig(out / f"{args.model}-mistakes.png", bbox_inches="tight")
+    print(f"figures: {out / f'{args.model}-confusion.png'}, {out / f'{args.model}-mistakes.png'}")
+    return 0
+
+
+def _predict_command(args: argparse.Namespace) -> int:
+    """Read the digit in each image; report unreadable files and carry on."""
+    from mnistlib.prediction import Predictor, load_model_file, predict_files
+
+    if args.model_file:
+        model = load_model_file(args.model_file)
+    else:
+        from mnistlib.training import BOOK_CONFIGS, load_or_train
+
+        model = load_or_train(BOOK_CONFIGS[args.model], verbose=False).model
+    predictions, failures = predict_files(Predictor(model), args.images)
+    if args.json:
+        print(json.dumps([asdict(p) for p in predictions], indent=2))
+    else:
+        for p in predictions:
+            print(f"{p.file}: {p.digit} ({p.probability:.1%})")
+    for path, message in failures:
+        print(
+            f"error: {message}" if path in message else f"error: {path}: {message}", file=sys.stderr
+        )
+    return 1 if failures else 0
+
+
+def _add_training_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model",
+        choices=MODEL_NAMES,
+        default="deeper-cnn",
+        help="which of the book's models (default: deeper-cnn)",
+    )
+    parser.add_argument("--epochs", type=int, help="epochs (default: the book's)")
+    parser.add_argument("--batch-size", type=int, help="batch size (default: the book's)")
+    parser.add_argument("--learning-rate", type=float, help="Adam's learning rate")
+    parser.add_argument("--seed", type=int, help="random seed (default: 0)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, one subcommand per task."""
-    parser = argparse.ArgumentParser(prog="mnistlib", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="mnistlib", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--version", action="version", version=f"mnistlib {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
     data = commands.add_parser(
         "data",
         help="find, check and summarise the MNIST files",
@@ -40,14 +152,52 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-verify", action="store_true", help="do not require the canonical SHA-256 checksums"
     )
     data.set_defaults(run=_data_command)
+
+    train = commands.add_parser(
+        "train",
+        help="train a model (or reuse the cached one)",
+        description="Train one of the book's models with its settings, or reuse the model "
+        "cached in outputs/models when the settings and data are unchanged.",
+    )
+    _add_training_options(train)
+    train.set_defaults(run=_train_command)
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="test accuracy, per-digit report, confusion and mistakes figures",
+        description="Evaluate a model on the 10,000 test images (training it first if it "
+        "is not cached) and write the confusion matrix and mistakes as PNG files.",
+    )
+    _add_training_options(evaluate)
+    evaluate.add_argument("--out", default="outputs/figures", help="folder for the figures")
+    evaluate.set_defaults(run=_evaluate_command)
+
+    predict = commands.add_parser(
+        "predict",
+        help="read the digit in image files",
+        description="Read one digit per image (PNG, JPEG, ...; any size; dark ink on light "
+        "paper or the reverse). Prints one line per image; exits with 1 if any failed.",
+    )
+    predict.add_argument("images", nargs="+", help="image files")
+    predict.add_argument(
+        "--model",
+        choices=MODEL_NAMES,
+        default="deeper-cnn",
+        help="which of the book's models (default: deeper-cnn)",
+    )
+    predict.add_argument("--model-file", help="a .keras model file instead (safe mode on)")
+    predict.add_argument("--json", action="store_true", help="print JSON instead of lines")
+    predict.set_defaults(run=_predict_command)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit status (0 success, 1 bad data, 2 usage)."""
+    """Entry point; returns the exit status (0 success, 1 failure, 2 usage)."""
+    from mnistlib.prediction import ModelFileError
+
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except (MnistDataError, MnistNotFoundError) as error:
+    except (MnistDataError, MnistNotFoundError, ModelFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -95,9 +95,11 @@ def load_grayscale(path: str | os.PathLike[str]) -> np.ndarray:
             gray = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
     except UnidentifiedImageError as error:
         raise ImageInputError(f"{path}: not an image file Pillow can read") from error
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        if isinstance(error, ImageInputError):
-            raise
+    except Image.DecompressionBombError as error:  # Pillow's own, even larger, limit
+        raise ImageInputError(f"{path}: too large to decode safely ({error})") from error
+    except ImageInputError:
+        raise
+    except (OSError, SyntaxError, ValueError) as error:
         raise ImageInputError(f"{path}: damaged or truncated image ({error})") from error
     return gray
 

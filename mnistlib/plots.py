@@ -17,13 +17,17 @@ from matplotlib.figure import Figure
 __all__ = [
     "plot_class_balance",
     "plot_comparison",
+    "plot_confidence",
+    "plot_confusion_matrix",
     "plot_digit_grid",
     "plot_digits",
     "plot_feature_maps",
     "plot_filters",
     "plot_history",
     "plot_mean_digits",
+    "plot_mistakes",
     "plot_pixel_histogram",
+    "plot_prediction_grid",
     "plot_projection",
     "use_book_style",
 ]
@@ -228,4 +232,69 @@ def plot_feature_maps(maps: np.ndarray, image: np.ndarray, ncols: int = 8) -> Fi
         ax.imshow(maps[:, :, index], cmap="magma")
         _hide_axes(np.array([ax]))
     fig.subplots_adjust(wspace=0.1, hspace=0.1)
+    return fig
+
+
+def plot_confusion_matrix(matrix: np.ndarray) -> Figure:
+    """Seaborn heatmap of a 10x10 confusion matrix; the diagonal (right answers) greyed out."""
+    fig, ax = plt.subplots(figsize=(7.5, 6.2))
+    off_diagonal = matrix.astype(float).copy()
+    np.fill_diagonal(off_diagonal, np.nan)
+    sns.heatmap(
+        off_diagonal,
+        annot=matrix,
+        fmt="d",
+        cmap="Reds",
+        cbar_kws={"label": "mistakes"},
+        linewidths=0.5,
+        linecolor="white",
+        ax=ax,
+        annot_kws={"fontsize": 9},
+    )
+    for digit in range(10):
+        ax.add_patch(plt.Rectangle((digit, digit), 1, 1, color="#dddddd", zorder=0))
+    ax.set_xlabel("predicted digit")
+    ax.set_ylabel("true digit")
+    fig.tight_layout()
+    return fig
+
+
+def plot_mistakes(
+    images: np.ndarray, true: np.ndarray, probabilities: np.ndarray, ncols: int = 8
+) -> Figure:
+    """Misread digits, each titled 'true → predicted (probability)'."""
+    predicted = probabilities.argmax(axis=1)
+    titles = [
+        f"{t} → {p} ({probabilities[i, p]:.0%})"
+        for i, (t, p) in enumerate(zip(true, predicted, strict=True))
+    ]
+    return plot_digits(images, titles=titles, ncols=ncols, size=1.5)
+
+
+def plot_prediction_grid(
+    images: np.ndarray, true: np.ndarray, predicted: np.ndarray, nrows: int = 3, ncols: int = 5
+) -> Figure:
+    """A grid of digits titled 'predicted (true)', red where they differ."""
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * 1.6, nrows * 1.8))
+    for ax, image, t, p in zip(axes.flat, images, true, predicted, strict=False):
+        ax.imshow(image, cmap=DIGIT_CMAP)
+        ax.set_title(
+            f"predicted {p}\n(true {t})", fontsize=10, color="black" if p == t else "crimson"
+        )
+    _hide_axes(axes)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confidence(right: np.ndarray, wrong: np.ndarray) -> Figure:
+    """Histograms of the model's probability for its answer, right and wrong answers apart."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    bins = np.linspace(0, 1, 21)
+    for ax, values, name, colour in ((axes[0], right, "right", 0), (axes[1], wrong, "wrong", 3)):
+        ax.hist(values, bins=bins, color=sns.color_palette()[colour])
+        ax.set_yscale("log")
+        ax.set_title(f"{len(values):,} {name} answers")
+        ax.set_xlabel("probability the model gave its answer")
+        ax.set_ylabel("answers (log scale)")
+    fig.tight_layout()
     return fig

@@ -12,13 +12,16 @@ import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
 
 from mnistlib.images import ImageInputError, preprocess_file
 
-__all__ = ["ModelFileError", "Prediction", "Predictor", "load_model_file"]
+if TYPE_CHECKING:
+    import keras
+
+__all__ = ["ModelFileError", "Prediction", "Predictor", "load_model_file", "predict_files"]
 
 
 class ModelFileError(ValueError):
@@ -33,6 +36,8 @@ def load_model_file(path: str | os.PathLike[str]) -> keras.Model:
     (a ``Lambda`` layer: safe mode), and a model that does not map 28x28x1
     images to ten probabilities.
     """
+    import keras  # late: TensorFlow is slow to import
+
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"{path}: no such model file")
