@@ -45,8 +45,8 @@ def load_model_file(path: str | os.PathLike[str]) -> keras.Model:
         raise ModelFileError(f"{path}: the model file is empty")
     if path.suffix != ".keras" or not zipfile.is_zipfile(path):
         raise ModelFileError(f"{path}: not a Keras model file (expected a .keras archive)")
-    try:
-        model = keras.models.load_model(path, safe_mode=True)
+    try:  # compile=False: reading digits needs no optimiser
+        model = keras.models.load_model(path, safe_mode=True, compile=False)
     except ValueError as error:
         if "safe_mode" in str(error) or "Lambda" in str(error):
             raise ModelFileError(

@@ -34,3 +34,15 @@ def test_module_runs_with_help():
     )
     assert result.returncode == 0
     assert "MNIST_DATA" in result.stdout
+
+
+def test_every_subcommand_has_help():
+    for command in ("train", "evaluate", "predict"):
+        result = subprocess.run(
+            [sys.executable, "-m", "mnistlib", command, "--help"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "--model" in result.stdout

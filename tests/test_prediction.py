@@ -1,0 +1,141 @@
+"""Tests of model-file loading, fast prediction and the predict command."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from mnistlib.cli import main
+from mnistlib.models import build_model
+from mnistlib.prediction import ModelFileError, Predictor, load_model_file, predict_files
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("models") / "cnn.keras"
+    keras.utils.set_random_seed(0)
+    build_model("cnn").save(path)
+    return path
+
+
+@pytest.fixture
+def pictures(tmp_path):
+    good = []
+    for index, (x, y) in enumerate([(40, 50), (150, 30)]):
+        page = Image.new("L", (320, 300), 235)
+        ImageDraw.Draw(page).ellipse([x, y, x + 90, y + 140], outline=15, width=12)
+        good.append(tmp_path / f"zero-{index}.png")
+        page.save(good[-1])
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    return good, bad
+
+
+def test_predictor_matches_model_predict(model_file):
+    model = load_model_file(model_file)
+    images = np.random.default_rng(0).random((7, 28, 28)).astype(np.float32)
+    fast = Predictor(model).probabilities(images)
+    slow = model.predict(images[..., np.newaxis], verbose=0)
+    np.testing.assert_allclose(fast, slow, atol=1e-6)
+    np.testing.assert_allclose(fast.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_predict_files_reports_bad_and_keeps_going(model_file, pictures):
+    good, bad = pictures
+    predictions, failures = predict_files(
+        Predictor(load_model_file(model_file)), [str(good[0]), str(bad), str(good[1])]
+    )
+    assert [p.file for p in predictions] == [str(good[0]), str(good[1])]
+    assert failures[0][0] == str(bad) and str(bad) in failures[0][1]
+    for p in predictions:
+        assert 0 <= p.digit <= 9 and p.probability == max(p.probabilities)
+        assert sum(p.probabilities) == pytest.approx(1.0, rel=1e-5)
+
+
+def test_missing_model_file(tmp_path):
+    with pytest.raises(ModelFileError, match="no such model file"):
+        load_model_file(tmp_path / "absent.keras")
+
+
+def test_empty_model_file(tmp_path):
+    path = tmp_path / "empty.keras"
+    path.write_bytes(b"")
+    with pytest.raises(ModelFileError, match="empty"):
+        load_model_file(path)
+
+
+def test_model_file_that_is_not_keras(tmp_path):
+    path = tmp_path / "model.keras"
+    path.write_text("print('hello')")
+    with pytest.raises(ModelFileError, match="not a Keras model file") as error:
+        load_model_file(path)
+    assert str(path) in str(error.value)
+
+
+def test_corrupt_model_file(model_file, tmp_path):
+    path = tmp_path / "corrupt.keras"
+    with zipfile.ZipFile(model_file) as source, zipfile.ZipFile(path, "w") as target:
+        for item in source.infolist():
+            data = source.read(item)
+            target.writestr(item, data[: len(data) // 3] if item.filename.endswith(".h5") else data)
+    with pytest.raises(ModelFileError, match="damaged or not a Keras model") as error:
+        load_model_file(path)
+    assert str(path) in str(error.value)
+
+
+def test_model_that_would_run_code_is_refused(tmp_path):
+    inputs = keras.Input((28, 28, 1))
+    outputs = keras.layers.Lambda(lambda x: keras.ops.mean(x, axis=(1, 2, 3))[:, None] * 0)(inputs)
+    path = tmp_path / "lambda.keras"
+    keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(outputs)).save(path)
+    with pytest.raises(ModelFileError, match="safe mode") as error:
+        load_model_file(path)
+    assert str(path) in str(error.value)
+
+
+def test_model_of_the_wrong_shape(tmp_path):
+    inputs = keras.Input((5,))
+    path = tmp_path / "other.keras"
+    keras.Model(inputs, keras.layers.Dense(3)(inputs)).save(path)
+    with pytest.raises(ModelFileError, match="not a digit model"):
+        load_model_file(path)
+
+
+def test_cli_predict_lines_and_exit_status(model_file, pictures, capsys):
+    good, bad = pictures
+    status = main(
+        ["predict", str(good[0]), str(bad), str(good[1]), "--model-file", str(model_file)]
+    )
+    captured = capsys.readouterr()
+    assert status == 1  # one file failed
+    lines = captured.out.strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == [str(good[0]), str(good[1])]
+    assert str(bad) in captured.err and captured.err.count("error:") == 1
+
+
+def test_cli_predict_json(model_file, pictures, capsys):
+    good, _ = pictures
+    assert main(["predict", *map(str, good), "--model-file", str(model_file), "--json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert [r["file"] for r in records] == list(map(str, good))
+    assert all(len(r["probabilities"]) == 10 for r in records)
+
+
+def test_cli_predict_blank_picture_is_not_guessed(model_file, tmp_path, capsys):
+    path = tmp_path / "blank.png"
+    Image.new("L", (50, 50), 255).save(path)
+    assert main(["predict", str(path), "--model-file", str(model_file)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and "no digit found" in captured.err
+
+
+def test_cli_unsafe_model_file_is_an_error(tmp_path, pictures, capsys):
+    path = tmp_path / "model.keras"
+    path.write_text("not a model")
+    assert main(["predict", str(pictures[0][0]), "--model-file", str(path)]) == 1
+    assert "not a Keras model file" in capsys.readouterr().err
