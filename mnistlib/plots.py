@@ -26,9 +26,11 @@ __all__ = [
     "plot_history",
     "plot_mean_digits",
     "plot_mistakes",
+    "plot_pictures",
     "plot_pixel_histogram",
     "plot_prediction_grid",
     "plot_projection",
+    "plot_steps",
     "use_book_style",
 ]
 
@@ -296,5 +298,38 @@ def plot_confidence(right: np.ndarray, wrong: np.ndarray) -> Figure:
         ax.set_title(f"{len(values):,} {name} answers")
         ax.set_xlabel("probability the model gave its answer")
         ax.set_ylabel("answers (log scale)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_pictures(pictures: Sequence[np.ndarray], titles: Sequence[str], ncols: int = 6) -> Figure:
+    """People's pictures as they are (any size, grey or colour), with titles."""
+    nrows = -(-len(pictures) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * 1.9, nrows * 2.1), squeeze=False)
+    for index, ax in enumerate(axes.flat):
+        if index < len(pictures):
+            ax.imshow(pictures[index], cmap="gray", vmin=0, vmax=1)
+            ax.set_title(titles[index], fontsize=9)
+        else:
+            ax.set_axis_off()
+    _hide_axes(axes)
+    fig.tight_layout()
+    return fig
+
+
+def plot_steps(steps: object) -> Figure:
+    """The preprocessing pipeline, one panel per step (a :class:`mnistlib.images.Steps`)."""
+    panels = [
+        ("1. the picture in grey", steps.gray, "gray"),
+        ("2. ink = 1, paper = 0", steps.ink, "gray"),
+        ("3. cropped to the ink", steps.cropped, "gray"),
+        ("4. longer side 20 px", steps.scaled, "gray"),
+        ("5. centred in 28x28", steps.centred, "gray"),
+    ]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3 * len(panels), 3.3))
+    for ax, (title, image, cmap) in zip(axes, panels, strict=True):
+        ax.imshow(image, cmap=cmap, vmin=0, vmax=1)
+        ax.set_title(f"{title}\n{image.shape[1]}x{image.shape[0]} px", fontsize=10)
+    _hide_axes(axes)
     fig.tight_layout()
     return fig
