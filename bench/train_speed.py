@@ -8,11 +8,13 @@ neither inherits the other's TensorFlow settings:
 * ``plain``: the textbook script: a ``keras.Sequential`` of the same layers,
   ``model.fit`` on NumPy arrays with ``verbose=0``.
 
-Both fit the same 54,000 images with the same 6,000 held out. The first
-epoch (which includes tracing the graph) is reported apart from the mean of
-the others. Prints a table and the ratio book / plain; it asserts nothing.
+Both fit the same 54,000 images with the same 6,000 held out. The sides
+alternate for ``--rounds`` rounds, because a shared CPU's speed drifts from
+minute to minute; the first epoch (which includes tracing the graph) is
+reported apart from the median of the others. Prints a table and the ratio
+book / plain; it asserts nothing.
 
-    python bench/train_speed.py [--epochs 3] [--models mlp cnn deeper-cnn]
+    python bench/train_speed.py [--epochs 3] [--rounds 3] [--models mlp cnn deeper-cnn]
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from statistics import median
 
 PLAIN_LAYERS = {
     "mlp": lambda L: [L.Flatten(), L.Dense(784, activation="relu")],
@@ -104,6 +107,7 @@ def measure(side: str, model: str, epochs: int) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating runs per side")
     parser.add_argument("--models", nargs="+", default=list(PLAIN_LAYERS))
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -112,16 +116,21 @@ def main() -> None:
         runner = run_book if side == "book" else run_plain
         print(json.dumps(runner(model, int(epochs))))
         return
-    print(f"{'model':<11} {'side':<6} {'epoch 1 (s)':>11} {'later epochs (s)':>17}")
+    print(f"{'model':<11} {'side':<6} {'epoch 1 (s)':>11} {'later epochs, median (s)':>25}")
     for model in args.models:
-        later = {}
+        first: dict[str, list[float]] = {"plain": [], "book": []}
+        later: dict[str, list[float]] = {"plain": [], "book": []}
+        for _ in range(args.rounds):  # alternate, so that a noisy minute hits both sides
+            for side in ("plain", "book"):
+                seconds = measure(side, model, args.epochs)
+                first[side].append(seconds[0])
+                later[side].extend(seconds[1:])
         for side in ("plain", "book"):
-            seconds = measure(side, model, args.epochs)
-            later[side] = sum(seconds[1:]) / max(1, len(seconds) - 1)
-            print(f"{model:<11} {side:<6} {seconds[0]:>11.2f} {later[side]:>17.2f}", flush=True)
-        print(
-            f"{model:<11} ratio book / plain (later epochs): {later['book'] / later['plain']:.2f}"
-        )
+            print(
+                f"{model:<11} {side:<6} {median(first[side]):>11.2f} {median(later[side]):>25.2f}"
+            )
+        ratio = median(later["book"]) / median(later["plain"])
+        print(f"{model:<11} ratio book / plain (later epochs): {ratio:.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from conftest import IDX_STEMS
 
 from mnistlib.cli import main
@@ -46,3 +47,23 @@ def test_every_subcommand_has_help():
         )
         assert result.returncode == 0, result.stderr
         assert "--model" in result.stdout
+
+
+def test_train_then_evaluate_on_real_mnist(tmp_path, monkeypatch, capsys):
+    """End to end on the real data: one epoch of the MLP, then its evaluation from the cache."""
+    from mnistlib.data import find_mnist
+
+    if find_mnist() is None:
+        pytest.skip("no MNIST on this machine; set MNIST_DATA")
+    monkeypatch.setenv("MNIST_OUTPUTS", str(tmp_path / "outputs"))
+    assert main(["train", "--model", "mlp", "--epochs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "epochs=1" in out and "trained:" in out and "test accuracy" in out
+    assert main(["train", "--model", "mlp", "--epochs", "1"]) == 0
+    assert "reused from the cache" in capsys.readouterr().out
+    figures = tmp_path / "figures"
+    assert main(["evaluate", "--model", "mlp", "--epochs", "1", "--out", str(figures)]) == 0
+    out = capsys.readouterr().out
+    assert "precision" in out and "macro avg" in out
+    assert (figures / "mlp-confusion.png").stat().st_size > 10_000
+    assert (figures / "mlp-mistakes.png").stat().st_size > 10_000
