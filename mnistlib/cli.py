@@ -120,13 +120,17 @@ def _predict_command(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def _add_training_options(parser: argparse.ArgumentParser) -> None:
+def _add_model_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         choices=MODEL_NAMES,
         default="deeper-cnn",
         help="which of the book's models (default: deeper-cnn)",
     )
+
+
+def _add_training_options(parser: argparse.ArgumentParser) -> None:
+    _add_model_option(parser)
     parser.add_argument("--epochs", type=int, help="epochs (default: the book's)")
     parser.add_argument("--batch-size", type=int, help="batch size (default: the book's)")
     parser.add_argument("--learning-rate", type=float, help="Adam's learning rate")
@@ -179,12 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
         "paper or the reverse). Prints one line per image; exits with 1 if any failed.",
     )
     predict.add_argument("images", nargs="+", help="image files")
-    predict.add_argument(
-        "--model",
-        choices=MODEL_NAMES,
-        default="deeper-cnn",
-        help="which of the book's models (default: deeper-cnn)",
-    )
+    _add_model_option(predict)
     predict.add_argument("--model-file", help="a .keras model file instead (safe mode on)")
     predict.add_argument("--json", action="store_true", help="print JSON instead of lines")
     predict.set_defaults(run=_predict_command)
