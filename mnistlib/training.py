@@ -10,6 +10,7 @@ beside it (accuracy, history, timings, versions, checksums).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -117,17 +118,23 @@ class TrainedModel:
         return self.metadata["history"]
 
 
+@functools.lru_cache(maxsize=2)
 def prepare_data(validation_fraction: float = 0.1, seed: int = 0) -> Prepared:
-    """Load MNIST, scale it to [0, 1], add the channel axis and split off validation."""
+    """Load MNIST, scale it to [0, 1], add the channel axis and split off validation.
+
+    The result is kept for the rest of the session (chapters ask for it often);
+    its arrays are read-only so that no caller can change them for the others.
+    """
     (x_train, y_train), (x_test, y_test) = load_mnist()
     checksum = hashlib.sha256(
         "".join(data_fingerprint(a) for a in (x_train, y_train, x_test, y_test)).encode()
     ).hexdigest()
     images = add_channel_axis(scale_pixels(x_train))
     (x_fit, y_fit), (x_val, y_val) = split_validation(images, y_train, validation_fraction, seed)
-    return Prepared(
-        x_fit, y_fit, x_val, y_val, add_channel_axis(scale_pixels(x_test)), y_test, checksum
-    )
+    arrays = [x_fit, y_fit, x_val, y_val, add_channel_axis(scale_pixels(x_test)), y_test]
+    for array in arrays:
+        array.flags.writeable = False
+    return Prepared(*arrays, checksum=checksum)
 
 
 class EpochLog(keras.callbacks.Callback):

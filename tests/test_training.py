@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -90,8 +91,8 @@ def test_changed_configuration_trains_anew(tiny):
 
 def test_changed_data_trains_anew(tiny):
     first = load_or_train(CONFIG, tiny, verbose=False)
-    tiny.checksum = "other data"
-    assert load_or_train(CONFIG, tiny, verbose=False).path != first.path
+    other = dataclasses.replace(tiny, checksum="other data")
+    assert load_or_train(CONFIG, other, verbose=False).path != first.path
 
 
 def test_corrupt_model_is_reported_and_retrained(tiny, capsys):
