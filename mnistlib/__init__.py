@@ -3,6 +3,11 @@
 Modules, each small enough to read in one sitting:
 
 * :mod:`mnistlib.data`: find, read, check and prepare MNIST;
+* :mod:`mnistlib.models`: the book's three networks;
+* :mod:`mnistlib.training`: seeded training and the model cache;
+* :mod:`mnistlib.evaluation`: scores, confusion, mistakes, timing;
+* :mod:`mnistlib.images`: turn a person's picture into an MNIST-like input;
+* :mod:`mnistlib.prediction`: read digits fast, load model files safely;
 * :mod:`mnistlib.plots`: the book's figures;
 * :mod:`mnistlib.display`: show the library's own source on the page;
 * :mod:`mnistlib.cli`: the command line, ``python -m mnistlib``.
