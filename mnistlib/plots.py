@@ -58,6 +58,30 @@ def _hide_axes(axes: np.ndarray) -> None:
         ax.grid(False)
 
 
+def _image_grid(
+    pictures: Sequence[np.ndarray],
+    ncols: int,
+    cell: tuple[float, float],
+    titles: Sequence[str] | None = None,
+    fontsize: int = 10,
+    **imshow: object,
+) -> Figure:
+    """Pictures in rows of ``ncols`` cells of ``cell`` inches, empty cells hidden."""
+    nrows = -(-len(pictures) // ncols)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(ncols * cell[0], nrows * cell[1]), squeeze=False
+    )
+    for index, ax in enumerate(axes.flat):
+        if index < len(pictures):
+            ax.imshow(pictures[index], **imshow)
+            if titles is not None:
+                ax.set_title(titles[index], fontsize=fontsize)
+        else:
+            ax.set_axis_off()
+    _hide_axes(axes)
+    return fig
+
+
 def plot_digits(
     images: np.ndarray,
     titles: Sequence[str] | None = None,
@@ -65,19 +89,15 @@ def plot_digits(
     size: float = 1.3,
 ) -> Figure:
     """Show images side by side in rows of ``ncols``, each with an optional title."""
-    count = len(images)
-    nrows = -(-count // ncols)
-    fig, axes = plt.subplots(
-        nrows, ncols, figsize=(ncols * size, nrows * size * 1.15), squeeze=False
+    fig = _image_grid(
+        images,
+        ncols,
+        (size, size * 1.15),
+        titles,
+        cmap=DIGIT_CMAP,
+        vmin=0,
+        vmax=images.max() or 1,
     )
-    for index, ax in enumerate(axes.flat):
-        if index < count:
-            ax.imshow(images[index], cmap=DIGIT_CMAP, vmin=0, vmax=images.max() or 1)
-            if titles is not None:
-                ax.set_title(titles[index], fontsize=10)
-        else:
-            ax.set_axis_off()
-    _hide_axes(axes)
     fig.tight_layout()
     return fig
 
@@ -205,16 +225,8 @@ def plot_comparison(names: Sequence[str], accuracies: Sequence[float]) -> Figure
 def plot_filters(kernels: np.ndarray, ncols: int = 8) -> Figure:
     """The learnt filters of a first convolution layer, kernel shape (h, w, 1, n)."""
     filters = np.moveaxis(kernels[:, :, 0, :], -1, 0)
-    count = len(filters)
-    nrows = -(-count // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * 0.9, nrows * 0.9), squeeze=False)
     limit = float(np.abs(filters).max())
-    for index, ax in enumerate(axes.flat):
-        if index < count:
-            ax.imshow(filters[index], cmap="RdBu_r", vmin=-limit, vmax=limit)
-        else:
-            ax.set_axis_off()
-    _hide_axes(axes)
+    fig = _image_grid(filters, ncols, (0.9, 0.9), cmap="RdBu_r", vmin=-limit, vmax=limit)
     fig.subplots_adjust(wspace=0.1, hspace=0.1)
     return fig
 
@@ -304,15 +316,7 @@ def plot_confidence(right: np.ndarray, wrong: np.ndarray) -> Figure:
 
 def plot_pictures(pictures: Sequence[np.ndarray], titles: Sequence[str], ncols: int = 6) -> Figure:
     """People's pictures as they are (any size, grey or colour), with titles."""
-    nrows = -(-len(pictures) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * 1.9, nrows * 2.1), squeeze=False)
-    for index, ax in enumerate(axes.flat):
-        if index < len(pictures):
-            ax.imshow(pictures[index], cmap="gray", vmin=0, vmax=1)
-            ax.set_title(titles[index], fontsize=9)
-        else:
-            ax.set_axis_off()
-    _hide_axes(axes)
+    fig = _image_grid(pictures, ncols, (1.9, 2.1), titles, 9, cmap="gray", vmin=0, vmax=1)
     fig.tight_layout()
     return fig
 
