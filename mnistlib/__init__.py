@@ -3,9 +3,10 @@
 Modules, each small enough to read in one sitting:
 
 * :mod:`mnistlib.data`: find, read, check and prepare MNIST;
-* :mod:`mnistlib.models`: the book's three networks;
+* :mod:`mnistlib.models`: the book's networks and digit augmentation;
 * :mod:`mnistlib.training`: seeded training and the model cache;
-* :mod:`mnistlib.evaluation`: scores, confusion, mistakes, timing;
+* :mod:`mnistlib.evaluation`: scores, confusion, mistakes, ensembles, timing;
+* :mod:`mnistlib.robustness`: test digits shifted, rotated and noised;
 * :mod:`mnistlib.images`: turn a person's picture into an MNIST-like input;
 * :mod:`mnistlib.prediction`: read digits fast, load model files safely;
 * :mod:`mnistlib.plots`: the book's figures;

@@ -7,12 +7,13 @@ implementation of each (``confusion_matrix``, ``classification_report``).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 if TYPE_CHECKING:
+    import keras
     import pandas as pd
 
     from mnistlib.training import TrainedModel
@@ -21,6 +22,7 @@ __all__ = [
     "comparison_table",
     "confused_pairs",
     "confusion",
+    "ensemble_probabilities",
     "mistakes",
     "per_digit_report",
     "seconds_per_call",
@@ -51,6 +53,12 @@ def comparison_table(models: Mapping[str, TrainedModel]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows).set_index("model")
+
+
+def ensemble_probabilities(models: Sequence[keras.Model], images: np.ndarray) -> np.ndarray:
+    """The average of the models' predicted probabilities: an ensemble's answer."""
+    predictions = [model.predict(images, batch_size=1000, verbose=0) for model in models]
+    return np.mean(predictions, axis=0)
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:

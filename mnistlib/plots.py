@@ -8,11 +8,15 @@ so that they stay legible in the book's dark mode.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "plot_class_balance",
@@ -24,12 +28,14 @@ __all__ = [
     "plot_feature_maps",
     "plot_filters",
     "plot_history",
+    "plot_learning_rate",
     "plot_mean_digits",
     "plot_mistakes",
     "plot_pictures",
     "plot_pixel_histogram",
     "plot_prediction_grid",
     "plot_projection",
+    "plot_robustness",
     "plot_steps",
     "use_book_style",
 ]
@@ -335,5 +341,43 @@ def plot_steps(steps: object) -> Figure:
         ax.imshow(image, cmap=cmap, vmin=0, vmax=1)
         ax.set_title(f"{title}\n{image.shape[1]}x{image.shape[0]} px", fontsize=10)
     _hide_axes(axes)
+    fig.tight_layout()
+    return fig
+
+
+def plot_learning_rate(steps: Sequence[int], rates: Sequence[float], title: str = "") -> Figure:
+    """The learning rate against the training step."""
+    fig, ax = plt.subplots(figsize=(7, 3))
+    ax.plot(steps, rates)
+    ax.set_xlabel("training step (one batch)")
+    ax.set_ylabel("learning rate")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_robustness(table: pd.DataFrame) -> Figure:
+    """Test accuracy against the size of each perturbation, one panel each, a line per model.
+
+    ``table`` is :func:`mnistlib.robustness.robustness_table`'s result.
+    """
+    kinds = list(dict.fromkeys(table["perturbation"]))
+    fig, axes = plt.subplots(1, len(kinds), figsize=(4.2 * len(kinds), 3.8), sharey=True)
+    for ax, kind in zip(np.ravel(axes), kinds, strict=True):
+        part = table[table["perturbation"] == kind]
+        sns.lineplot(
+            data=part,
+            x="amount",
+            y="accuracy (%)",
+            hue="model",
+            style="model",
+            markers=True,
+            dashes=False,
+            ax=ax,
+            legend=ax is np.ravel(axes)[0],
+        )
+        ax.set_title(kind)
+        ax.set_xlabel(part["unit"].iloc[0])
     fig.tight_layout()
     return fig

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 import os
 import platform
 import tempfile
@@ -24,6 +25,7 @@ from typing import Any
 
 import keras
 import numpy as np
+from keras.optimizers.schedules import LearningRateSchedule
 
 from mnistlib.data import (
     add_channel_axis,
@@ -37,6 +39,8 @@ from mnistlib.models import build_model
 
 __all__ = [
     "BOOK_CONFIGS",
+    "LADDER_CONFIGS",
+    "WIDE_SEARCH",
     "Prepared",
     "TrainConfig",
     "TrainedModel",
@@ -47,10 +51,15 @@ __all__ = [
     "prepare_data",
     "seed_everything",
     "train",
+    "warmup_cosine",
 ]
 
 #: Bump when the training procedure changes in a way that changes results.
 CACHE_FORMAT = 3
+
+
+#: How the learning rate moves during a run (see :func:`learning_rate_for`).
+SCHEDULES = ("plateau", "cosine")
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,12 @@ class TrainConfig:
     learning_rate: float = 1e-3
     validation_fraction: float = 0.1
     seed: int = 0
+    augment: bool = False  # random rotations, shifts and zooms while training
+    schedule: str = "plateau"  # or "cosine": one warm-up, then a cosine decay to zero
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; choose one of {SCHEDULES}")
 
     def key(self, data_checksum: str) -> str:
         """A short hash of the configuration and the data: the cache key."""
@@ -79,6 +94,44 @@ BOOK_CONFIGS = {
     "cnn": TrainConfig("cnn", epochs=20),
     "deeper-cnn": TrainConfig("deeper-cnn", epochs=12),
 }
+
+#: Chapter 7's ladder: each step keeps the one before and adds one idea.
+LADDER_CONFIGS = {
+    "+ batch normalisation": TrainConfig("deeper-cnn-bn", epochs=12),
+    "+ augmentation": TrainConfig("deeper-cnn-bn", epochs=12, augment=True),
+    "+ warm-up and cosine decay": TrainConfig(
+        "deeper-cnn-bn", epochs=12, augment=True, schedule="cosine"
+    ),
+}
+
+#: Chapter 7's search: the wide all-convolutional network at three peak learning rates.
+WIDE_SEARCH = {
+    peak: TrainConfig("wide-cnn", epochs=15, learning_rate=peak, augment=True, schedule="cosine")
+    for peak in (1e-3, 2e-3, 4e-3)
+}
+
+
+def warmup_cosine(peak: float, steps: int, warmup_fraction: float = 0.15) -> LearningRateSchedule:
+    """Keras's ``CosineDecay`` with a warm-up: the rate climbs linearly from a
+    tenth of ``peak`` to ``peak`` over the first steps, then follows half a
+    cosine down to zero at the last step (a "one-cycle" shape).
+    """
+    warmup = int(steps * warmup_fraction)
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=peak / 10,
+        decay_steps=steps - warmup,
+        alpha=0.0,
+        warmup_target=peak,
+        warmup_steps=warmup,
+    )
+
+
+def learning_rate_for(config: TrainConfig, examples: int) -> float | LearningRateSchedule:
+    """The optimiser's learning rate: fixed (the plateau callback lowers it) or a schedule."""
+    if config.schedule == "cosine":
+        steps = math.ceil(examples / config.batch_size) * config.epochs
+        return warmup_cosine(config.learning_rate, steps)
+    return config.learning_rate
 
 
 def best_epoch(history: dict[str, list[float]]) -> int:
@@ -226,18 +279,21 @@ def fit_model(
 ) -> keras.callbacks.History:
     """Fit ``model`` for ``config.epochs``, measuring the validation images after each.
 
-    Two Keras callbacks watch the validation scores: ``ReduceLROnPlateau``
-    halves the learning rate when the validation loss has not improved for
-    two epochs, and ``EarlyStopping`` puts back the weights of the epoch with
-    the best validation accuracy at the end (its patience is the whole run,
-    so it never stops early).
+    Keras callbacks watch the validation scores: ``EarlyStopping`` puts back
+    the weights of the epoch with the best validation accuracy at the end (its
+    patience is the whole run, so it never stops early), and, with the
+    ``"plateau"`` schedule, ``ReduceLROnPlateau`` halves the learning rate when
+    the validation loss has not improved for two epochs.
     """
-    halve_when_stuck = keras.callbacks.ReduceLROnPlateau(
-        monitor="val_loss", factor=0.5, patience=2, min_lr=1e-5
-    )
     keep_best = keras.callbacks.EarlyStopping(
         monitor="val_accuracy", mode="max", patience=config.epochs, restore_best_weights=True
     )
+    watchers: list[keras.callbacks.Callback] = [keep_best]
+    if config.schedule == "plateau":
+        halve_when_stuck = keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=0.5, patience=2, min_lr=1e-5
+        )
+        watchers.insert(0, halve_when_stuck)
     return model.fit(
         data.x_fit,
         one_hot(data.y_fit),  # labels as one-hot rows, to match the softmax output
@@ -246,7 +302,7 @@ def fit_model(
         batch_size=config.batch_size,
         shuffle=True,  # a new order of the examples every epoch
         verbose=0,  # EpochLog prints one short line per epoch instead
-        callbacks=[halve_when_stuck, keep_best, *callbacks],
+        callbacks=[*watchers, *callbacks],
     )
 
 
@@ -254,7 +310,8 @@ def train(config: TrainConfig, data: Prepared | None = None, verbose: bool = Tru
     """Train ``config.model`` from a fixed seed, evaluate it on the test set and save it."""
     data = data or prepare_data(config.validation_fraction, config.seed)
     seed_everything(config.seed)
-    model = build_model(config.model, config.learning_rate)
+    learning_rate = learning_rate_for(config, len(data.x_fit))
+    model = build_model(config.model, learning_rate, config.augment)
     log = EpochLog(config.epochs, verbose)
     started = time.perf_counter()
     history = fit_model(model, data, config, [log])

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 
-from mnistlib.models import MODEL_BUILDERS, build_model
+from mnistlib.models import MODEL_BUILDERS, build_model, digit_augmentation
 
 # Parameter counts of the architectures as the chapters describe them.
 EXPECTED_PARAMETERS = {
@@ -16,6 +17,16 @@ EXPECTED_PARAMETERS = {
     + (5 * 5 * 15 * 128 + 128)
     + (128 * 50 + 50)
     + (50 * 10 + 10),
+    # no biases before batch normalisation, which has 4 numbers per channel
+    "deeper-cnn-bn": (5 * 5 * 30 + 4 * 30)
+    + (3 * 3 * 30 * 15 + 4 * 15)
+    + (5 * 5 * 15 * 128 + 4 * 128)
+    + (128 * 50 + 4 * 50)
+    + (50 * 10 + 10),
+    "wide-cnn": (5 * 5 * 32 + 4 * 32)
+    + (3 * 3 * 32 * 48 + 4 * 48)
+    + (3 * 3 * 48 * 96 + 4 * 96)
+    + (3 * 3 * 96 * 10 + 10),
 }
 
 
@@ -36,3 +47,39 @@ def test_learning_rate_reaches_the_optimiser():
 def test_unknown_model_name():
     with pytest.raises(ValueError, match="unknown model 'resnet'"):
         build_model("resnet")
+
+
+def digit_batch() -> np.ndarray:
+    images = np.zeros((8, 28, 28, 1), np.float32)
+    images[:, 6:22, 12:16, 0] = 1.0  # a bar, like a 1
+    return images
+
+
+def test_augmentation_changes_images_only_while_training():
+    images = digit_batch()
+    augment = digit_augmentation()
+    np.testing.assert_array_equal(np.asarray(augment(images, training=False)), images)
+    changed = np.asarray(augment(images, training=True))
+    assert changed.shape == images.shape
+    assert not np.allclose(changed, images)
+    assert not np.allclose(changed[0], changed[1])  # a different change for each image
+    assert abs(changed.sum() - images.sum()) < 0.25 * images.sum()  # moved, not erased
+
+
+@pytest.mark.parametrize("name", sorted(MODEL_BUILDERS))
+def test_an_augmented_model_predicts_like_the_plain_one(name):
+    plain = build_model(name)
+    augmented = build_model(name, augment=True)
+    assert augmented.count_params() == plain.count_params()  # augmentation has no weights
+    augmented.set_weights(plain.get_weights())
+    images = digit_batch()
+    np.testing.assert_allclose(
+        augmented.predict(images, verbose=0), plain.predict(images, verbose=0), atol=1e-6
+    )
+
+
+def test_a_schedule_reaches_the_optimiser():
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.01, 10, 0.5)
+    model = build_model("wide-cnn", learning_rate=schedule)
+    assert model.optimizer.learning_rate is not None
+    assert float(schedule(10)) == pytest.approx(0.005)

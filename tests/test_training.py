@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from mnistlib.training import (
     model_dir,
     save_model,
     train,
+    warmup_cosine,
 )
 
 
@@ -164,3 +166,25 @@ def test_comparison_table(tiny):
     assert row["test accuracy (%)"] + row["test error (%)"] == pytest.approx(100)
     assert row["weights"] == 623_290 and row["epochs"] == 3
     assert row["training time"].endswith(" s")
+
+
+def test_warmup_cosine_climbs_then_falls_to_zero():
+    schedule = warmup_cosine(0.01, steps=100, warmup_fraction=0.2)
+    rates = [float(schedule(step)) for step in range(101)]
+    assert rates[0] == pytest.approx(0.001)
+    assert max(rates) == pytest.approx(0.01) and int(np.argmax(rates)) == 20
+    assert rates[100] == pytest.approx(0.0, abs=1e-9)
+    assert all(a >= b for a, b in itertools.pairwise(rates[20:]))
+
+
+def test_cosine_schedule_and_augmentation_train(tiny):
+    config = dataclasses.replace(CONFIG, schedule="cosine", augment=True, epochs=2)
+    trained = train(config, tiny, verbose=False)
+    assert trained.metadata["config"]["schedule"] == "cosine"
+    assert "learning_rate" not in trained.history  # no plateau callback with a schedule
+    assert config.key("tiny") != CONFIG.key("tiny")
+
+
+def test_unknown_schedule():
+    with pytest.raises(ValueError, match="unknown schedule 'steps'"):
+        TrainConfig("mlp", schedule="steps")
