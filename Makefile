@@ -17,7 +17,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: book test unit notebooks lint lab clean
+.PHONY: book test unit browser notebooks lint lab clean
 
 $(BIN)/activate: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,11 +31,15 @@ book: $(BIN)/activate
 
 ## test: lint, unit tests, and re-execute every notebook against its stored outputs
 test: $(BIN)/activate lint
-	$(BIN)/python -m pytest tests notebooks $(NBVAL)
+	$(BIN)/python -m pytest tests notebooks -m "not browser" $(NBVAL)
 
 ## unit: the unit tests alone
 unit: $(BIN)/activate
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests -m "not browser"
+
+## browser: open the built book (make book first) in headless Chromium and check every page
+browser: $(BIN)/activate
+	$(BIN)/python -m pytest tests/browser -m browser
 
 ## lint: ruff's checks and formatting
 lint: $(BIN)/activate

@@ -15,6 +15,9 @@ reported apart from the median of the others. Prints a table and the ratio
 book / plain; it asserts nothing.
 
     python bench/train_speed.py [--epochs 3] [--rounds 3] [--models mlp cnn deeper-cnn]
+    python bench/train_speed.py --models deeper-cnn-bn wide-cnn --augment   # chapter 7
+
+With ``--augment`` both sides start with the same Keras augmentation layers.
 """
 
 from __future__ import annotations
@@ -47,19 +50,61 @@ PLAIN_LAYERS = {
         L.Dense(128, activation="relu"),
         L.Dense(50, activation="relu"),
     ],
+    "deeper-cnn-bn": lambda L: [
+        L.Conv2D(30, 5, use_bias=False),
+        L.MaxPooling2D(2),
+        L.BatchNormalization(),
+        L.ReLU(),
+        L.Conv2D(15, 3, use_bias=False),
+        L.MaxPooling2D(2),
+        L.BatchNormalization(),
+        L.ReLU(),
+        L.Dropout(0.2),
+        L.Flatten(),
+        L.Dense(128, use_bias=False),
+        L.BatchNormalization(),
+        L.ReLU(),
+        L.Dense(50, use_bias=False),
+        L.BatchNormalization(),
+        L.ReLU(),
+    ],
+    "wide-cnn": lambda L: [
+        L.Conv2D(32, 5, use_bias=False),
+        L.MaxPooling2D(2),
+        L.BatchNormalization(),
+        L.ReLU(),
+        L.Conv2D(48, 3, use_bias=False),
+        L.MaxPooling2D(2),
+        L.BatchNormalization(),
+        L.ReLU(),
+        L.Conv2D(96, 3, use_bias=False),
+        L.BatchNormalization(),
+        L.ReLU(),
+        L.Flatten(),
+        L.Dropout(0.3),
+    ],
 }
 
 
-def run_book(model: str, epochs: int) -> list[float]:
+def augmentation_layers(L) -> list:
+    """The same random rotations, zooms and shifts as ``mnistlib.models.digit_augmentation``."""
+    return [
+        L.RandomRotation(10 / 360, fill_mode="constant"),
+        L.RandomZoom(0.1, fill_mode="constant"),
+        L.RandomTranslation(0.1, 0.1, fill_mode="constant"),
+    ]
+
+
+def run_book(model: str, epochs: int, augment: bool) -> list[float]:
     from mnistlib.training import TrainConfig, train
 
     with tempfile.TemporaryDirectory() as outputs:
         os.environ["MNIST_OUTPUTS"] = outputs
-        trained = train(TrainConfig(model, epochs=epochs), verbose=False)
+        trained = train(TrainConfig(model, epochs=epochs, augment=augment), verbose=False)
     return trained.metadata["epoch_seconds"]
 
 
-def run_plain(model: str, epochs: int) -> list[float]:
+def run_plain(model: str, epochs: int, augment: bool) -> list[float]:
     import keras
     from keras import layers
 
@@ -70,6 +115,7 @@ def run_plain(model: str, epochs: int) -> list[float]:
     net = keras.Sequential(
         [
             keras.Input((28, 28, 1)),
+            *(augmentation_layers(layers) if augment else []),
             *PLAIN_LAYERS[model](layers),
             layers.Dense(10, activation="softmax"),
         ]
@@ -96,9 +142,9 @@ def run_plain(model: str, epochs: int) -> list[float]:
     return seconds
 
 
-def measure(side: str, model: str, epochs: int) -> list[float]:
+def measure(side: str, model: str, epochs: int, augment: bool) -> list[float]:
     """Run one side in a fresh Python process and return its epoch times."""
-    command = [sys.executable, __file__, "--child", side, model, str(epochs)]
+    command = [sys.executable, __file__, "--child", side, model, str(epochs), str(int(augment))]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     out = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])
@@ -109,12 +155,13 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=3, help="alternating runs per side")
     parser.add_argument("--models", nargs="+", default=list(PLAIN_LAYERS))
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--augment", action="store_true", help="both sides augment the images")
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        side, model, epochs = args.child
+        side, model, epochs, augment = args.child
         runner = run_book if side == "book" else run_plain
-        print(json.dumps(runner(model, int(epochs))))
+        print(json.dumps(runner(model, int(epochs), augment == "1")))
         return
     print(f"{'model':<11} {'side':<6} {'epoch 1 (s)':>11} {'later epochs, median (s)':>25}")
     for model in args.models:
@@ -122,7 +169,7 @@ def main() -> None:
         later: dict[str, list[float]] = {"plain": [], "book": []}
         for _ in range(args.rounds):  # alternate, so that a noisy minute hits both sides
             for side in ("plain", "book"):
-                seconds = measure(side, model, args.epochs)
+                seconds = measure(side, model, args.epochs, args.augment)
                 first[side].append(seconds[0])
                 later[side].extend(seconds[1:])
         for side in ("plain", "book"):

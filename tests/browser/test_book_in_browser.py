@@ -1,0 +1,168 @@
+"""The built book, opened in a real browser (headless Chromium, driven by Playwright).
+
+Run after ``make book`` with ``make browser`` (CI does). Serves ``_build/html``
+on 127.0.0.1 and checks every page: no console errors, every image loaded,
+every chapter reachable from the navigation, search works, the download
+button gives a real notebook. Screenshots go to ``_build/browser/``.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[2]
+HTML = ROOT / "_build" / "html"
+SHOTS = ROOT / "_build" / "browser"
+CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
+
+pytestmark = pytest.mark.browser
+
+
+def chapters() -> list[str]:
+    """The pages of the table of contents, as paths of HTML files."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc["parts"]:
+        files += [chapter["file"] for chapter in part["chapters"]]
+    return [f"{file}.html" for file in files]
+
+
+def pages() -> list[str]:
+    """Every content page of the built book (Sphinx's own index pages aside)."""
+    skip = {"genindex.html", "search.html", "py-modindex.html"}
+    return sorted(
+        str(path.relative_to(HTML))
+        for path in HTML.rglob("*.html")
+        if path.name not in skip and "_static" not in path.parts and "_sources" not in path.parts
+    )
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    """``_build/html`` served on a free port of 127.0.0.1."""
+    assert (HTML / "index.html").is_file(), "build the book first: make book"
+    handler = functools.partial(QuietHandler, directory=str(HTML))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:  # keep pytest's output readable
+        pass
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).is_file(), f"{CHROMIUM}: Chromium not found (apt-get install chromium)"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+def open_page(browser, url: str, color_scheme: str = "light"):
+    """Open ``url``; return the page and the console errors and failed requests it caused."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, color_scheme=color_scheme)
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("requestfailed", lambda request: errors.append(f"failed: {request.url}"))
+    response = page.goto(url, wait_until="load")
+    assert response is not None and response.ok, f"{url}: HTTP {response and response.status}"
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")  # lazy images, if any
+    page.wait_for_load_state("networkidle")
+    return page, errors
+
+
+def test_the_book_has_pages():
+    assert "index.html" in pages() and len(pages()) >= len(chapters())
+
+
+@pytest.mark.parametrize("path", pages() if HTML.is_dir() else ["index.html"])
+def test_page_loads_cleanly_with_every_image(browser, server, path):
+    page, errors = open_page(browser, f"{server}/{path}")
+    broken = page.evaluate(
+        """() => Array.from(document.images)
+               .filter(img => !(img.complete && img.naturalWidth > 0))
+               .map(img => img.getAttribute('src'))"""
+    )
+    images = page.evaluate("document.images.length")
+    page.close()
+    assert not errors, f"{path}: console errors: {errors}"
+    assert not broken, f"{path}: {len(broken)} of {images} images did not load: {broken}"
+
+
+def test_navigation_reaches_every_chapter(browser, server):
+    page, errors = open_page(browser, f"{server}/index.html")
+    links = page.eval_on_selector_all(
+        "nav.bd-docs-nav a.reference", "links => links.map(a => a.href)"
+    )
+    page.close()
+    reached = {link.split("#")[0].removeprefix(f"{server}/") for link in links}
+    missing = [chapter for chapter in chapters()[1:] if chapter not in reached]
+    assert not missing, f"not in the navigation: {missing}"
+    assert not errors
+
+
+def test_search_finds_convolution(browser, server):
+    page, errors = open_page(browser, f"{server}/search.html?q=convolution")
+    page.wait_for_selector("#search-results ul.search li", timeout=15_000)
+    found = page.eval_on_selector_all("#search-results ul.search li a", "a => a.map(x => x.href)")
+    page.close()
+    assert any("03_cnn" in link for link in found), found
+    assert not errors
+
+
+def test_download_button_gives_a_real_notebook(browser, server):
+    page, errors = open_page(browser, f"{server}/notebooks/03_cnn.html")
+    hrefs = page.eval_on_selector_all(
+        ".dropdown-download-buttons a", "links => links.map(a => a.href)"
+    )
+    notebooks = [href for href in hrefs if href.endswith(".ipynb")]
+    assert notebooks, f"no .ipynb among the download links {hrefs}"
+    response = page.request.get(notebooks[0])
+    page.close()
+    assert response.ok
+    notebook = json.loads(response.body())
+    assert notebook["nbformat"] == 4 and len(notebook["cells"]) > 10
+    assert not errors
+
+
+def test_screenshots_light_and_dark(browser, server):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for name, path in (("home", "index.html"), ("chapter", "notebooks/03_cnn.html")):
+        for scheme in ("light", "dark"):
+            page, errors = open_page(browser, f"{server}/{path}", color_scheme=scheme)
+            page.evaluate(f"document.documentElement.dataset.theme = '{scheme}'")
+            shot = SHOTS / f"{name}-{scheme}.png"
+            page.screenshot(path=str(shot), full_page=False)
+            page.close()
+            assert shot.stat().st_size > 10_000 and not errors
+
+
+def test_figures_have_an_opaque_background_for_dark_mode():
+    """A transparent figure would draw black axes on the dark theme's black page."""
+    figures = list((HTML / "_images").glob("*.png"))
+    assert figures
+    for figure in figures:
+        with Image.open(figure) as image:
+            rgba = image.convert("RGBA")
+            x, y = rgba.width - 1, rgba.height - 1
+            corners = [rgba.getpixel(xy) for xy in ((0, 0), (x, 0), (0, y), (x, y))]
+        assert all(alpha == 255 for *_, alpha in corners), f"{figure.name} is transparent"
