@@ -15,6 +15,10 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 # Tools of the virtual environment come first (the notebook kernel among them).
 export PATH := $(abspath $(BIN)):$(PATH)
 
+# MathJax, pinned in package-lock.json, served by the book itself (no CDN):
+# the combined TeX component and its fonts, copied into the book's static files.
+MATHJAX := book/_static/mathjax/tex-mml-chtml.js
+
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 .PHONY: book test unit browser notebooks lint lab clean
@@ -26,8 +30,16 @@ $(BIN)/activate: requirements.txt pyproject.toml
 	touch $(BIN)/activate
 
 ## book: build the HTML book into _build/html (warnings are errors)
-book: $(BIN)/activate
+book: $(BIN)/activate $(MATHJAX)
 	$(BIN)/jupyter-book build . -W --keep-going
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+$(MATHJAX): node_modules/.package-lock.json
+	rm -rf book/_static/mathjax
+	mkdir -p book/_static/mathjax/output/chtml/fonts
+	cp node_modules/mathjax/es5/tex-mml-chtml.js book/_static/mathjax/
+	cp -r node_modules/mathjax/es5/output/chtml/fonts/woff-v2 book/_static/mathjax/output/chtml/fonts/
 
 ## test: lint, unit tests, and re-execute every notebook against its stored outputs
 test: $(BIN)/activate lint

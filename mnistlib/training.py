@@ -85,7 +85,7 @@ class TrainConfig:
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-#: The book's training run of each model. Each holds out 10 % of the training
+#: The book's training run of each model. Each holds out a tenth of the training
 #: images for validation and keeps the weights of its best epoch on them.
 BOOK_CONFIGS = {
     # Half Adam's default rate: the large dense layer overfits within a few
@@ -95,7 +95,7 @@ BOOK_CONFIGS = {
     "deeper-cnn": TrainConfig("deeper-cnn", epochs=12),
 }
 
-#: Chapter 7's ladder: each step keeps the one before and adds one idea.
+#: The ladder of chapter 7, each step keeping the one before and adding one idea.
 LADDER_CONFIGS = {
     "+ batch normalisation": TrainConfig("deeper-cnn-bn", epochs=12),
     "+ augmentation": TrainConfig("deeper-cnn-bn", epochs=12, augment=True),
@@ -104,7 +104,7 @@ LADDER_CONFIGS = {
     ),
 }
 
-#: Chapter 7's search: the wide all-convolutional network at three peak learning rates.
+#: The search of chapter 7, the wide all-convolutional network at three peak learning rates.
 WIDE_SEARCH = {
     peak: TrainConfig("wide-cnn", epochs=15, learning_rate=peak, augment=True, schedule="cosine")
     for peak in (1e-3, 2e-3, 4e-3)
