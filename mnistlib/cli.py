@@ -20,7 +20,8 @@ import numpy as np
 from mnistlib import __version__
 from mnistlib.data import MnistDataError, MnistNotFoundError, find_mnist, load_mnist
 
-MODEL_NAMES = ("mlp", "cnn", "deeper-cnn")
+#: The models the command line trains and uses (those of ``mnistlib.models``).
+MODEL_NAMES = ("mlp", "cnn", "deeper-cnn", "deeper-cnn-bn", "wide-cnn")
 
 
 def _data_command(args: argparse.Namespace) -> int:
@@ -36,7 +37,7 @@ def _data_command(args: argparse.Namespace) -> int:
 
 
 def _config(args: argparse.Namespace):  # -> TrainConfig, imported late (TensorFlow)
-    from mnistlib.training import BOOK_CONFIGS
+    from mnistlib.training import book_config
 
     overrides = {
         key: value
@@ -48,7 +49,7 @@ def _config(args: argparse.Namespace):  # -> TrainConfig, imported late (TensorF
         )
         if value is not None
     }
-    return replace(BOOK_CONFIGS[args.model], **overrides)
+    return replace(book_config(args.model), **overrides)
 
 
 def _train_command(args: argparse.Namespace) -> int:
@@ -104,9 +105,9 @@ def _predict_command(args: argparse.Namespace) -> int:
     if args.model_file:
         model = load_model_file(args.model_file)
     else:
-        from mnistlib.training import BOOK_CONFIGS, load_or_train
+        from mnistlib.training import book_config, load_or_train
 
-        model = load_or_train(BOOK_CONFIGS[args.model], verbose=False).model
+        model = load_or_train(book_config(args.model), verbose=False).model
     predictions, failures = predict_files(Predictor(model), args.images)
     if args.json:
         print(json.dumps([asdict(p) for p in predictions], indent=2))

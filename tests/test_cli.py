@@ -67,3 +67,16 @@ def test_train_then_evaluate_on_real_mnist(tmp_path, monkeypatch, capsys):
     assert "precision" in out and "macro avg" in out
     assert (figures / "mlp-confusion.png").stat().st_size > 10_000
     assert (figures / "mlp-mistakes.png").stat().st_size > 10_000
+
+
+def test_every_model_has_a_command_line_name_and_a_book_configuration():
+    from mnistlib.cli import MODEL_NAMES
+    from mnistlib.models import MODEL_BUILDERS
+    from mnistlib.training import book_config
+
+    assert set(MODEL_NAMES) == set(MODEL_BUILDERS)
+    for name in MODEL_NAMES:
+        assert book_config(name).model == name
+    assert book_config("wide-cnn").augment and book_config("wide-cnn").schedule == "cosine"
+    with pytest.raises(ValueError, match="unknown model 'resnet'"):
+        book_config("resnet")
