@@ -31,6 +31,18 @@ import tempfile
 import time
 from statistics import median
 
+
+def conv_bn(L, filters: int, size: int, pool: bool = True) -> list:
+    """Convolution without bias, optional 2x2 max-pooling, batch normalisation, ReLU."""
+    pooling = [L.MaxPooling2D(2)] if pool else []
+    return [L.Conv2D(filters, size, use_bias=False), *pooling, L.BatchNormalization(), L.ReLU()]
+
+
+def dense_bn(L, units: int) -> list:
+    """Dense layer without bias, batch normalisation, ReLU."""
+    return [L.Dense(units, use_bias=False), L.BatchNormalization(), L.ReLU()]
+
+
 PLAIN_LAYERS = {
     "mlp": lambda L: [L.Flatten(), L.Dense(784, activation="relu")],
     "cnn": lambda L: [
@@ -51,35 +63,17 @@ PLAIN_LAYERS = {
         L.Dense(50, activation="relu"),
     ],
     "deeper-cnn-bn": lambda L: [
-        L.Conv2D(30, 5, use_bias=False),
-        L.MaxPooling2D(2),
-        L.BatchNormalization(),
-        L.ReLU(),
-        L.Conv2D(15, 3, use_bias=False),
-        L.MaxPooling2D(2),
-        L.BatchNormalization(),
-        L.ReLU(),
+        *conv_bn(L, 30, 5),
+        *conv_bn(L, 15, 3),
         L.Dropout(0.2),
         L.Flatten(),
-        L.Dense(128, use_bias=False),
-        L.BatchNormalization(),
-        L.ReLU(),
-        L.Dense(50, use_bias=False),
-        L.BatchNormalization(),
-        L.ReLU(),
+        *dense_bn(L, 128),
+        *dense_bn(L, 50),
     ],
     "wide-cnn": lambda L: [
-        L.Conv2D(32, 5, use_bias=False),
-        L.MaxPooling2D(2),
-        L.BatchNormalization(),
-        L.ReLU(),
-        L.Conv2D(48, 3, use_bias=False),
-        L.MaxPooling2D(2),
-        L.BatchNormalization(),
-        L.ReLU(),
-        L.Conv2D(96, 3, use_bias=False),
-        L.BatchNormalization(),
-        L.ReLU(),
+        *conv_bn(L, 32, 5),
+        *conv_bn(L, 48, 3),
+        *conv_bn(L, 96, 3, pool=False),
         L.Flatten(),
         L.Dropout(0.3),
     ],
