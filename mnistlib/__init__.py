@@ -3,6 +3,7 @@
 Modules, each small enough to read in one sitting:
 
 * :mod:`mnistlib.data`: find, read, check and prepare MNIST;
+* :mod:`mnistlib.files`: the existence and emptiness check shared by every file reader;
 * :mod:`mnistlib.models`: the book's networks and digit augmentation;
 * :mod:`mnistlib.training`: seeded training and the model cache;
 * :mod:`mnistlib.evaluation`: scores, confusion, mistakes, ensembles, timing;

@@ -21,6 +21,8 @@ from typing import IO
 
 import numpy as np
 
+from mnistlib.files import require_nonempty_file
+
 __all__ = [
     "CANONICAL_SHA256",
     "MnistDataError",
@@ -139,11 +141,7 @@ def read_idx(path: str | os.PathLike[str], expected_magic: int | None = None) ->
     The header is a magic number ``0x0000 08 D`` (``08`` = unsigned bytes,
     ``D`` = number of dimensions) followed by ``D`` big-endian 32-bit sizes.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise MnistNotFoundError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise MnistDataError(f"{path}: the file is empty")
+    path = require_nonempty_file(path, missing=MnistNotFoundError, empty=MnistDataError)
     with _open_maybe_gzip(path) as stream:
         (magic,) = struct.unpack(">i", _read_exactly(stream, 4, path, "header"))
         if magic >> 8 != 0x08 or not 1 <= magic & 0xFF <= 3:
@@ -277,8 +275,7 @@ def _read_idx_folder(folder: Path) -> dict[str, np.ndarray]:
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     """Read Keras's ``mnist.npz`` with pickles refused."""
-    if path.stat().st_size == 0:
-        raise MnistDataError(f"{path}: the file is empty")
+    require_nonempty_file(path, missing=MnistNotFoundError, empty=MnistDataError)
     if not zipfile.is_zipfile(path):
         raise MnistDataError(f"{path}: not a readable .npz file (not a zip archive)")
     try:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
+
+from mnistlib.files import require_nonempty_file
 
 __all__ = [
     "MAX_PIXELS",
@@ -71,11 +72,7 @@ def load_grayscale(path: str | os.PathLike[str]) -> np.ndarray:
     applied. Refuses empty, non-image, damaged and over-large files with a
     message naming the file.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ImageInputError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise ImageInputError(f"{path}: the file is empty")
+    path = require_nonempty_file(path, missing=ImageInputError, empty=ImageInputError)
     try:
         with Image.open(path) as image:
             width, height = image.size  # read from the header, nothing decoded yet

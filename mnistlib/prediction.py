@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mnistlib.files import require_nonempty_file
 from mnistlib.images import ImageInputError, preprocess_file
 
 if TYPE_CHECKING:
@@ -38,11 +38,7 @@ def load_model_file(path: str | os.PathLike[str]) -> keras.Model:
     """
     import keras  # late: TensorFlow is slow to import
 
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"{path}: no such model file")
-    if path.stat().st_size == 0:
-        raise ModelFileError(f"{path}: the model file is empty")
+    path = require_nonempty_file(path, ModelFileError, ModelFileError, kind="model file")
     if path.suffix != ".keras" or not zipfile.is_zipfile(path):
         raise ModelFileError(f"{path}: not a Keras model file (expected a .keras archive)")
     try:  # compile=False: reading digits needs no optimiser
