@@ -18,6 +18,10 @@ export PATH := $(abspath $(BIN)):$(PATH)
 # MathJax, pinned in package-lock.json, served by the book itself (no CDN):
 # the combined TeX component and its fonts, copied into the book's static files.
 MATHJAX := book/_static/mathjax/tex-mml-chtml.js
+# ONNX Runtime Web, pinned the same way, for the "Draw a digit" page: its
+# WebAssembly build (the script, and the module and binary it loads).
+ORT := book/_static/ort/ort.wasm.min.js
+ORT_FILES := ort.wasm.min.js ort-wasm-simd-threaded.mjs ort-wasm-simd-threaded.wasm
 
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
@@ -30,7 +34,7 @@ $(BIN)/activate: requirements.txt pyproject.toml
 	touch $(BIN)/activate
 
 ## book: build the HTML book into _build/html (warnings are errors)
-book: $(BIN)/activate $(MATHJAX)
+book: $(BIN)/activate $(MATHJAX) $(ORT)
 	$(BIN)/jupyter-book build . -W --keep-going
 
 node_modules/.package-lock.json: package.json package-lock.json
@@ -40,6 +44,10 @@ $(MATHJAX): node_modules/.package-lock.json
 	mkdir -p book/_static/mathjax/output/chtml/fonts
 	cp node_modules/mathjax/es5/tex-mml-chtml.js book/_static/mathjax/
 	cp -r node_modules/mathjax/es5/output/chtml/fonts/woff-v2 book/_static/mathjax/output/chtml/fonts/
+$(ORT): node_modules/.package-lock.json
+	rm -rf book/_static/ort
+	mkdir -p book/_static/ort
+	cp $(addprefix node_modules/onnxruntime-web/dist/,$(ORT_FILES)) book/_static/ort/
 
 ## test: lint, unit tests, and re-execute every notebook against its stored outputs
 test: $(BIN)/activate lint

@@ -4,6 +4,7 @@ python -m mnistlib data                      # find and check MNIST
 python -m mnistlib train --model cnn         # train (or reuse) a model
 python -m mnistlib evaluate --model cnn      # scores and figures
 python -m mnistlib predict my-digit.jpg      # read your own digits
+python -m mnistlib export --model deeper-cnn # to ONNX, checked on the test set
 """
 
 from __future__ import annotations
@@ -102,13 +103,17 @@ def _predict_command(args: argparse.Namespace) -> int:
     """Read the digit in each image; report unreadable files and carry on."""
     from mnistlib.prediction import Predictor, load_model_file, predict_files
 
-    if args.model_file:
-        model = load_model_file(args.model_file)
+    if args.model_file and Path(args.model_file).suffix == ".onnx":
+        from mnistlib.export import OnnxPredictor  # ONNX Runtime: no TensorFlow needed
+
+        reader = OnnxPredictor(args.model_file)
+    elif args.model_file:
+        reader = Predictor(load_model_file(args.model_file))
     else:
         from mnistlib.training import book_config, load_or_train
 
-        model = load_or_train(book_config(args.model), verbose=False).model
-    predictions, failures = predict_files(Predictor(model), args.images)
+        reader = Predictor(load_or_train(book_config(args.model), verbose=False).model)
+    predictions, failures = predict_files(reader, args.images)
     if args.json:
         print(json.dumps([asdict(p) for p in predictions], indent=2))
     else:
@@ -119,6 +124,26 @@ def _predict_command(args: argparse.Namespace) -> int:
             f"error: {message}" if path in message else f"error: {path}: {message}", file=sys.stderr
         )
     return 1 if failures else 0
+
+
+def _export_command(args: argparse.Namespace) -> int:
+    """Export a model to ONNX and check it against Keras on the 10,000 test images."""
+    from mnistlib.export import TOLERANCE, check_onnx, export_onnx
+    from mnistlib.training import book_config, load_or_train, prepare_data
+
+    trained = load_or_train(book_config(args.model), verbose=False)
+    path = export_onnx(trained.model, args.output or f"outputs/{args.model}.onnx")
+    print(f"exported {trained.path} to {path} ({path.stat().st_size:,} bytes)")
+    check = check_onnx(trained.model, path, prepare_data().x_test)
+    print(
+        f"ONNX Runtime vs Keras on {check.images:,} test images: same digit for "
+        f"{check.same_digit:,}, largest probability difference {check.max_difference:.1e} "
+        f"(allowed {TOLERANCE:.0e})"
+    )
+    if not check.passed:
+        print(f"error: {path}: the export does not match the Keras model", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _add_model_option(parser: argparse.ArgumentParser) -> None:
@@ -185,9 +210,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("images", nargs="+", help="image files")
     _add_model_option(predict)
-    predict.add_argument("--model-file", help="a .keras model file instead (safe mode on)")
+    predict.add_argument(
+        "--model-file",
+        help="a .keras model file (safe mode on) or an .onnx file (run by ONNX Runtime) instead",
+    )
     predict.add_argument("--json", action="store_true", help="print JSON instead of lines")
     predict.set_defaults(run=_predict_command)
+
+    export = commands.add_parser(
+        "export",
+        help="export a model to ONNX and check the export",
+        description="Export one of the book's models (trained first if it is not cached) to "
+        "an ONNX file, then check that ONNX Runtime gives the same digit as Keras for every "
+        "test image and every probability within 1e-5. Exits with 1 if it does not.",
+    )
+    _add_model_option(export)
+    export.add_argument("--format", choices=("onnx",), default="onnx", help="file format")
+    export.add_argument("--output", help="the file to write (default: outputs/MODEL.onnx)")
+    export.set_defaults(run=_export_command)
     return parser
 
 

@@ -21,7 +21,14 @@ from mnistlib.images import ImageInputError, preprocess_file
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["ModelFileError", "Prediction", "Predictor", "load_model_file", "predict_files"]
+__all__ = [
+    "DigitReader",
+    "ModelFileError",
+    "Prediction",
+    "Predictor",
+    "load_model_file",
+    "predict_files",
+]
 
 
 class ModelFileError(ValueError):
@@ -70,20 +77,12 @@ class Prediction:
     probabilities: tuple[float, ...]
 
 
-class Predictor:
-    """A model ready to read digits quickly, one at a time or in batches."""
-
-    def __init__(self, model: keras.Model) -> None:
-        import tensorflow as tf
-
-        self.model = model
-        signature = [tf.TensorSpec([None, 28, 28, 1], tf.float32)]
-        self._forward = tf.function(lambda x: model(x, training=False), input_signature=signature)
+class DigitReader:
+    """Reads digits from image files with any model that gives :meth:`probabilities`."""
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """Ten probabilities per image; ``images`` is (n, 28, 28) or (n, 28, 28, 1) in [0, 1]."""
-        batch = np.asarray(images, dtype=np.float32).reshape(-1, 28, 28, 1)
-        return self._forward(batch).numpy()
+        raise NotImplementedError
 
     def predict_file(self, path: str | os.PathLike[str]) -> Prediction:
         """Preprocess an image file the MNIST way and read its digit.
@@ -100,8 +99,24 @@ class Predictor:
         )
 
 
+class Predictor(DigitReader):
+    """A Keras model ready to read digits quickly, one at a time or in batches."""
+
+    def __init__(self, model: keras.Model) -> None:
+        import tensorflow as tf
+
+        self.model = model
+        signature = [tf.TensorSpec([None, 28, 28, 1], tf.float32)]
+        self._forward = tf.function(lambda x: model(x, training=False), input_signature=signature)
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        """Ten probabilities per image; ``images`` is (n, 28, 28) or (n, 28, 28, 1) in [0, 1]."""
+        batch = np.asarray(images, dtype=np.float32).reshape(-1, 28, 28, 1)
+        return self._forward(batch).numpy()
+
+
 def predict_files(
-    predictor: Predictor, paths: list[str]
+    predictor: DigitReader, paths: list[str]
 ) -> tuple[list[Prediction], list[tuple[str, str]]]:
     """Predict every file; one bad file is reported and does not stop the others."""
     predictions, failures = [], []

@@ -66,3 +66,13 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[[], No
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
     monkeypatch.setattr(mnistlib.data, "_local_folders", lambda: [tmp_path / "no-data"])
     return lambda: None
+
+
+@pytest.fixture(scope="session")
+def mnist_test_images() -> np.ndarray:
+    """The real MNIST test images (uint8, 10000x28x28); the test is skipped without MNIST."""
+    from mnistlib.data import find_mnist, load_mnist
+
+    if find_mnist() is None:
+        pytest.skip("no MNIST on this machine; set MNIST_DATA")
+    return load_mnist()[1][0]

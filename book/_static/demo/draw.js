@@ -1,0 +1,196 @@
+/*
+ * "Draw a digit": the reader draws on a canvas, and the deeper CNN of chapter 4,
+ * exported to ONNX, reads it in the browser with ONNX Runtime Web. No server:
+ * the model and the runtime are files of the book itself.
+ *
+ * The canvas is prepared by pipeline.js (mnistlib.images repeated in
+ * JavaScript), exactly as `python -m mnistlib predict` prepares a picture.
+ * window.mnistDemo exposes the page's state and pipeline to the book's tests.
+ */
+(function () {
+  "use strict";
+
+  const P = window.mnistPipeline;
+  const root = document.getElementById("draw-demo");
+  if (!root || !P || !window.ort) return;
+  const staticUrl = new URL("../", document.currentScript.src); // the book's _static/
+  const pad = root.querySelector(".draw-demo__pad canvas");
+  const seen = root.querySelector(".draw-demo__seen canvas");
+  const answer = root.querySelector(".draw-demo__answer");
+  const bars = root.querySelector(".draw-demo__bars");
+  const status = root.querySelector(".draw-demo__status");
+  const context = pad.getContext("2d", { willReadFrequently: true });
+  const PEN = pad.width / 14; // a stroke about as thick, for the box, as MNIST's
+
+  const demo = {
+    ready: false,
+    readyMs: null, // from the start of the page's load to a usable model
+    timings: [], // milliseconds from a canvas change to the answer on the page
+    last: null, // the last answer: {digit, probabilities}
+    session: null,
+    pipeline: P,
+  };
+  window.mnistDemo = demo;
+
+  // ---- the probability bars -------------------------------------------------
+  const rows = [];
+  for (let digit = 0; digit < 10; digit++) {
+    const row = document.createElement("div");
+    row.className = "draw-demo__bar";
+    row.innerHTML =
+      `<span class="draw-demo__digit">${digit}</span>` +
+      '<span class="draw-demo__track"><span class="draw-demo__fill"></span></span>' +
+      '<span class="draw-demo__percent"></span>';
+    bars.appendChild(row);
+    rows.push(row);
+  }
+
+  function showProbabilities(probabilities) {
+    const best = probabilities.indexOf(Math.max(...probabilities));
+    rows.forEach((row, digit) => {
+      const p = probabilities[digit];
+      row.querySelector(".draw-demo__fill").style.width = `${(100 * p).toFixed(1)}%`;
+      row.querySelector(".draw-demo__percent").textContent = `${(100 * p).toFixed(1)} %`;
+      row.classList.toggle("draw-demo__bar--best", digit === best);
+    });
+    answer.innerHTML =
+      `<span class="draw-demo__big">${best}</span> ` +
+      `<span>${(100 * probabilities[best]).toFixed(1)} % sure</span>`;
+  }
+
+  function showNothing(message) {
+    rows.forEach((row) => {
+      row.querySelector(".draw-demo__fill").style.width = "0%";
+      row.querySelector(".draw-demo__percent").textContent = "";
+      row.classList.remove("draw-demo__bar--best");
+    });
+    answer.textContent = message;
+    seen.getContext("2d").clearRect(0, 0, seen.width, seen.height);
+    demo.last = null;
+  }
+
+  function showInput(centred) {
+    const pixels = new ImageData(P.FIELD, P.FIELD);
+    centred.forEach((v, i) => {
+      const level = Math.round(255 * v); // ink bright on black, as the model sees it
+      pixels.data.set([level, level, level, 255], 4 * i);
+    });
+    seen.getContext("2d").putImageData(pixels, 0, 0);
+  }
+
+  // ---- reading a digit --------------------------------------------------------
+  async function probabilitiesOf(centred) {
+    const input = new ort.Tensor("float32", Float32Array.from(centred), [1, P.FIELD, P.FIELD, 1]);
+    const output = await demo.session.run({ [demo.session.inputNames[0]]: input });
+    return Array.from(output[demo.session.outputNames[0]].data);
+  }
+
+  /** The whole path from grey levels to ten probabilities; used by the tests too. */
+  async function readGray(gray) {
+    const steps = P.preprocess(gray);
+    const probabilities = await probabilitiesOf(steps.centred);
+    const digit = probabilities.indexOf(Math.max(...probabilities));
+    return { digit, probabilities, centred: Array.from(steps.centred) };
+  }
+
+  demo.readGray = (width, height, data) =>
+    readGray(P.image(width, height, Float32Array.from(data)));
+  demo.canvasPNG = () => pad.toDataURL("image/png");
+
+  let busy = false;
+  let again = false;
+
+  async function readCanvas() {
+    if (!demo.ready) return;
+    if (busy) {
+      again = true; // read once more when the current reading is done
+      return;
+    }
+    busy = true;
+    const started = performance.now();
+    try {
+      const { data } = context.getImageData(0, 0, pad.width, pad.height);
+      const result = await readGray(P.grayFromRGBA(data, pad.width, pad.height));
+      showInput(result.centred);
+      showProbabilities(result.probabilities);
+      demo.last = result;
+    } catch (error) {
+      if (!(error instanceof P.NoDigitError)) throw error;
+      showNothing("Draw a digit");
+    } finally {
+      demo.timings.push(performance.now() - started);
+      busy = false;
+    }
+    if (again) {
+      again = false;
+      readCanvas();
+    }
+  }
+
+  // ---- drawing ------------------------------------------------------------------
+  function clear() {
+    context.fillStyle = "#fff"; // white paper: the canvas is always opaque
+    context.fillRect(0, 0, pad.width, pad.height);
+    showNothing(demo.ready ? "Draw a digit" : "Loading the model…");
+  }
+
+  function position(event) {
+    const box = pad.getBoundingClientRect();
+    return [
+      ((event.clientX - box.left) * pad.width) / box.width,
+      ((event.clientY - box.top) * pad.height) / box.height,
+    ];
+  }
+
+  let last = null;
+  pad.addEventListener("pointerdown", (event) => {
+    pad.setPointerCapture(event.pointerId);
+    last = position(event);
+    context.beginPath();
+    context.arc(last[0], last[1], PEN / 2, 0, 2 * Math.PI);
+    context.fillStyle = "#000";
+    context.fill();
+    readCanvas();
+  });
+  pad.addEventListener("pointermove", (event) => {
+    if (!last) return;
+    const next = position(event);
+    context.beginPath();
+    context.moveTo(...last);
+    context.lineTo(...next);
+    context.stroke();
+    last = next;
+    readCanvas();
+  });
+  const stop = () => {
+    if (last) readCanvas();
+    last = null;
+  };
+  pad.addEventListener("pointerup", stop);
+  pad.addEventListener("pointercancel", stop);
+  root.querySelector(".draw-demo__clear").addEventListener("click", clear);
+
+  Object.assign(context, { lineWidth: PEN, lineCap: "round", lineJoin: "round" });
+  context.strokeStyle = "#000";
+  clear();
+
+  // ---- loading the runtime and the model, from the book's own files -----------
+  async function load() {
+    ort.env.wasm.numThreads = 1; // threads need cross-origin isolation; one is plenty here
+    ort.env.wasm.wasmPaths = new URL("ort/", staticUrl).href;
+    demo.session = await ort.InferenceSession.create(
+      new URL("demo/deeper-cnn.onnx", staticUrl).href,
+      { executionProviders: ["wasm"] },
+    );
+    await probabilitiesOf(new Float32Array(P.FIELD * P.FIELD)); // warm up once
+    demo.ready = true;
+    demo.readyMs = performance.now();
+    status.textContent = "Model loaded: draw with your mouse, pen or finger.";
+    clear();
+  }
+
+  load().catch((error) => {
+    status.textContent = `The model could not be loaded: ${error.message}`;
+    throw error;
+  });
+})();

@@ -1,0 +1,111 @@
+"""Tests of the ONNX export, its parity check, ONNX Runtime prediction and the export command."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from mnistlib.cli import main
+from mnistlib.export import OnnxPredictor, check_onnx, ensure_onnx, export_onnx
+from mnistlib.models import build_model
+from mnistlib.prediction import ModelFileError, Predictor
+
+
+@pytest.fixture(scope="module")
+def model():
+    keras.utils.set_random_seed(0)
+    return build_model("deeper-cnn")
+
+
+@pytest.fixture(scope="module")
+def images():
+    return np.random.default_rng(1).random((50, 28, 28, 1)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def onnx_file(model, tmp_path_factory):
+    return export_onnx(model, tmp_path_factory.mktemp("onnx") / "deeper-cnn.onnx")
+
+
+def test_export_reads_digits_like_keras(model, onnx_file, images):
+    check = check_onnx(model, onnx_file, images)
+    assert check.passed and check.images == 50 and check.same_digit == 50
+    assert check.max_difference <= 1e-5
+    onnx = OnnxPredictor(onnx_file).probabilities(images[:3, :, :, 0])  # (n, 28, 28) works too
+    np.testing.assert_allclose(onnx, Predictor(model).probabilities(images[:3]), atol=1e-5)
+
+
+def test_check_fails_for_another_model(onnx_file, images):
+    keras.utils.set_random_seed(1)
+    other = build_model("deeper-cnn")
+    assert not check_onnx(other, onnx_file, images).passed
+
+
+def test_export_leaves_no_temporary_file(onnx_file):
+    assert sorted(p.name for p in onnx_file.parent.iterdir()) == [onnx_file.name]
+    assert onnx_file.stat().st_mode & 0o044 == 0o044  # readable by a web server
+
+
+def test_ensure_keeps_a_matching_file_and_replaces_a_bad_one(model, onnx_file, images, tmp_path):
+    before = onnx_file.read_bytes()
+    assert ensure_onnx(model, onnx_file, images).passed
+    assert onnx_file.read_bytes() == before  # kept, not exported again
+    damaged = tmp_path / "damaged.onnx"
+    damaged.write_bytes(before[: len(before) // 2])
+    assert ensure_onnx(model, damaged, images).passed
+    assert damaged.stat().st_size > len(before) // 2
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no such model file"),
+        (b"", "empty"),
+        (b"\x08\x07 certainly not onnx", "not a readable ONNX"),
+    ],
+)
+def test_bad_onnx_files_are_refused_with_their_name(tmp_path, content, message):
+    path = tmp_path / "model.onnx"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ModelFileError, match=message) as error:
+        OnnxPredictor(path)
+    assert str(path) in str(error.value)
+
+
+def test_an_onnx_model_of_another_shape_is_refused(tmp_path):
+    other = keras.Sequential(
+        [keras.Input((32, 32, 3)), keras.layers.Flatten(), keras.layers.Dense(10)]
+    )
+    path = export_onnx(other, tmp_path / "cifar.onnx")
+    with pytest.raises(ModelFileError, match="not a digit model"):
+        OnnxPredictor(path)
+
+
+def test_predict_command_runs_an_onnx_file(model, onnx_file, tmp_path, capsys):
+    picture = tmp_path / "one.png"
+    page = Image.new("L", (200, 200), 255)
+    ImageDraw.Draw(page).line([(100, 30), (100, 170)], fill=0, width=14)
+    page.save(picture)
+    assert main(["predict", str(picture), "--model-file", str(onnx_file), "--json"]) == 0
+    (answer,) = json.loads(capsys.readouterr().out)
+    expected = Predictor(model).predict_file(picture)  # the same model in Keras
+    assert answer["file"] == str(picture) and answer["digit"] == expected.digit
+    np.testing.assert_allclose(answer["probabilities"], expected.probabilities, atol=1e-5)
+
+
+def test_export_command_on_the_book_model(tmp_path, capsys):
+    """End to end on the real data: the book's deeper CNN (cached, or trained once)."""
+    from mnistlib.data import find_mnist
+
+    if find_mnist() is None:
+        pytest.skip("no MNIST on this machine; set MNIST_DATA")
+    output = tmp_path / "exported.onnx"
+    assert main(["export", "--model", "deeper-cnn", "--output", str(output)]) == 0
+    out = capsys.readouterr().out
+    assert f"to {output}" in out and "same digit for 10,000" in out
+    assert OnnxPredictor(output).probabilities(np.zeros((1, 28, 28))).shape == (1, 10)
