@@ -35,6 +35,7 @@ $(BIN)/activate: requirements.txt pyproject.toml
 
 ## book: build the HTML book into _build/html (warnings are errors)
 book: $(BIN)/activate $(MATHJAX) $(ORT)
+	rm -rf $(addprefix _build/html/_static/,demo ort mathjax)  # Sphinx keeps stale copies
 	$(BIN)/jupyter-book build . -W --keep-going
 
 node_modules/.package-lock.json: package.json package-lock.json

@@ -10,6 +10,7 @@ Modules, each small enough to read in one sitting:
 * :mod:`mnistlib.robustness`: test digits shifted, rotated and noised;
 * :mod:`mnistlib.images`: turn a person's picture into an MNIST-like input;
 * :mod:`mnistlib.prediction`: read digits fast, load model files safely;
+* :mod:`mnistlib.export`: export to ONNX, checked; read digits with ONNX Runtime;
 * :mod:`mnistlib.plots`: the book's figures;
 * :mod:`mnistlib.display`: show the library's own source on the page;
 * :mod:`mnistlib.cli`: the command line, ``python -m mnistlib``.

@@ -57,7 +57,8 @@ def export_onnx(model: keras.Model, path: str | os.PathLike[str]) -> Path:
 
 
 class OnnxPredictor(DigitReader):
-    """An ONNX digit model run by ONNX Runtime: the same interface as :class:`Predictor`."""
+    """An ONNX digit model run by ONNX Runtime: the same interface as
+    :class:`~mnistlib.prediction.Predictor`."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         import onnxruntime

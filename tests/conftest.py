@@ -1,10 +1,14 @@
-"""Shared fixtures: tiny MNIST-like data sets that the tests write themselves."""
+"""Shared fixtures: tiny MNIST-like data sets that the tests write themselves, the real
+MNIST test images where they are available, and the browser tests' server and Chromium."""
 
 from __future__ import annotations
 
+import functools
 import gzip
+import http.server
 import struct
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -76,3 +80,35 @@ def mnist_test_images() -> np.ndarray:
     if find_mnist() is None:
         pytest.skip("no MNIST on this machine; set MNIST_DATA")
     return load_mnist()[1][0]
+
+
+# The browser tests' fixtures (tests/browser): one server and one Chromium for the session.
+@pytest.fixture(scope="session")
+def server() -> Iterator[str]:
+    """``_build/html`` served on a free port of 127.0.0.1."""
+    from browser.browsing import HTML
+
+    assert (HTML / "index.html").is_file(), "build the book first: make book"
+    handler = functools.partial(QuietHandler, directory=str(HTML))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:  # keep pytest's output readable
+        pass
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from browser.browsing import CHROMIUM
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).is_file(), f"{CHROMIUM}: Chromium not found (apt-get install chromium)"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield browser
+        browser.close()

@@ -8,23 +8,12 @@ button gives a real notebook. Screenshots go to ``_build/browser/``.
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
-import os
-import shutil
-import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import yaml
+from browsing import HTML, ROOT, SHOTS, open_page
 from PIL import Image
-
-ROOT = Path(__file__).resolve().parents[2]
-HTML = ROOT / "_build" / "html"
-SHOTS = ROOT / "_build" / "browser"
-CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 
 pytestmark = pytest.mark.browser
 
@@ -46,48 +35,6 @@ def pages() -> list[str]:
         for path in HTML.rglob("*.html")
         if path.name not in skip and "_static" not in path.parts and "_sources" not in path.parts
     )
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    """``_build/html`` served on a free port of 127.0.0.1."""
-    assert (HTML / "index.html").is_file(), "build the book first: make book"
-    handler = functools.partial(QuietHandler, directory=str(HTML))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args: object) -> None:  # keep pytest's output readable
-        pass
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    assert Path(CHROMIUM).is_file(), f"{CHROMIUM}: Chromium not found (apt-get install chromium)"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield browser
-        browser.close()
-
-
-def open_page(browser, url: str, color_scheme: str = "light"):
-    """Open ``url``; return the page and the console errors and failed requests it caused."""
-    page = browser.new_page(viewport={"width": 1280, "height": 900}, color_scheme=color_scheme)
-    errors: list[str] = []
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("requestfailed", lambda request: errors.append(f"failed: {request.url}"))
-    response = page.goto(url, wait_until="load")
-    assert response is not None and response.ok, f"{url}: HTTP {response and response.status}"
-    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")  # lazy images, if any
-    page.wait_for_load_state("networkidle")
-    return page, errors
 
 
 HOME = chapters()[0]  # the root page; index.html only redirects to it

@@ -24,8 +24,10 @@
 
   const demo = {
     ready: false,
+    busy: false, // reading the pad now
     readyMs: null, // from the start of the page's load to a usable model
-    timings: [], // milliseconds from a canvas change to the answer on the page
+    timings: [], // milliseconds of each reading of the pad while drawing
+    afterStroke: [], // milliseconds from lifting the pen to the final answer on the page
     last: null, // the last answer: {digit, probabilities}
     session: null,
     pipeline: P,
@@ -97,19 +99,13 @@
     readGray(P.image(width, height, Float32Array.from(data)));
   demo.canvasPNG = () => pad.toDataURL("image/png");
 
-  let busy = false;
   let again = false;
+  let penLifted = null; // when the pen last left the pad, until the answer for it is shown
 
-  async function readCanvas() {
-    if (!demo.ready) return;
-    if (busy) {
-      again = true; // read once more when the current reading is done
-      return;
-    }
-    busy = true;
-    const started = performance.now();
+  /** Read the pad and show the answer (or "Draw a digit" for an empty pad). */
+  async function readPad() {
+    const { data } = context.getImageData(0, 0, pad.width, pad.height);
     try {
-      const { data } = context.getImageData(0, 0, pad.width, pad.height);
       const result = await readGray(P.grayFromRGBA(data, pad.width, pad.height));
       showInput(result.centred);
       showProbabilities(result.probabilities);
@@ -117,9 +113,28 @@
     } catch (error) {
       if (!(error instanceof P.NoDigitError)) throw error;
       showNothing("Draw a digit");
+    }
+  }
+
+  async function readCanvas() {
+    if (!demo.ready) return;
+    if (demo.busy) {
+      again = true; // read once more when the current reading is done
+      return;
+    }
+    demo.busy = true;
+    const started = performance.now();
+    const lifted = penLifted; // this reading sees the whole stroke if it starts after the lift
+    try {
+      await readPad();
     } finally {
-      demo.timings.push(performance.now() - started);
-      busy = false;
+      const now = performance.now();
+      demo.timings.push(now - started);
+      if (lifted !== null && lifted === penLifted) {
+        demo.afterStroke.push(now - lifted);
+        penLifted = null;
+      }
+      demo.busy = false;
     }
     if (again) {
       again = false;
@@ -155,15 +170,15 @@
   pad.addEventListener("pointermove", (event) => {
     if (!last) return;
     const next = position(event);
-    context.beginPath();
-    context.moveTo(...last);
-    context.lineTo(...next);
-    context.stroke();
+    line(last, next);
     last = next;
     readCanvas();
   });
   const stop = () => {
-    if (last) readCanvas();
+    if (last) {
+      penLifted = performance.now();
+      readCanvas();
+    }
     last = null;
   };
   pad.addEventListener("pointerup", stop);
@@ -175,6 +190,22 @@
   clear();
 
   // ---- loading the runtime and the model, from the book's own files -----------
+  /** Draw a line (or, with one point, a dot) on the pad, as the pointer handlers do. */
+  function line(from, to) {
+    context.beginPath();
+    context.moveTo(...from);
+    context.lineTo(...to);
+    context.stroke();
+  }
+
+  // Strokes the page reads while loading: the first readings run slower, until the
+  // browser has compiled the code, so they are done now rather than on the reader's.
+  const PRACTICE = [
+    [[60, 40], [220, 240]],
+    [[140, 140], [140, 140]],
+    [[100, 120], [180, 150]],
+  ];
+
   async function load() {
     ort.env.wasm.numThreads = 1; // threads need cross-origin isolation; one is plenty here
     ort.env.wasm.wasmPaths = new URL("ort/", staticUrl).href;
@@ -182,7 +213,13 @@
       new URL("demo/deeper-cnn.onnx", staticUrl).href,
       { executionProviders: ["wasm"] },
     );
-    await probabilitiesOf(new Float32Array(P.FIELD * P.FIELD)); // warm up once
+    for (let round = 0; round < 2; round++) {
+      for (const [from, to] of PRACTICE) {
+        line(from, to);
+        await readPad();
+        clear();
+      }
+    }
     demo.ready = true;
     demo.readyMs = performance.now();
     status.textContent = "Model loaded: draw with your mouse, pen or finger.";

@@ -128,7 +128,12 @@
         w[6] = data[r2 + c0];
         w[7] = data[r2 + x];
         w[8] = data[r2 + c2];
-        out.data[r1 + x] = medianOf9(w);
+        const v = w[4];
+        // Most of a drawing is blank paper, where the window is one grey: its median.
+        const uniform =
+          w[0] === v && w[1] === v && w[2] === v && w[3] === v &&
+          w[5] === v && w[6] === v && w[7] === v && w[8] === v;
+        out.data[r1 + x] = uniform ? v : medianOf9(w);
       }
     }
     return out;

@@ -1,0 +1,163 @@
+"""The "Draw a digit" page in headless Chromium: drawing, parity with Python, speed, offline.
+
+The page's answers are compared with the Python library's: the same deeper CNN
+(Keras, from the model cache) reading the same pictures through
+``mnistlib.images``. Timings go to ``_build/browser/draw-timings.json``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+from browsing import SHOTS, open_page
+
+from mnistlib.images import preprocess, preprocess_file
+from mnistlib.prediction import Predictor
+
+pytestmark = pytest.mark.browser
+
+PAGE = "notebooks/08_draw_a_digit.html"
+PAD = 280  # the drawing canvas's own pixels
+TIMINGS: dict[str, float] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def record_timings():
+    """Keep the figures measured here beside the screenshots, for the record."""
+    yield
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    (SHOTS / "draw-timings.json").write_text(json.dumps(TIMINGS, indent=2))
+
+
+@pytest.fixture(scope="module")
+def python_reader() -> Predictor:
+    """The chapter 4 model as the Python library runs it (needs MNIST for the cache key)."""
+    from mnistlib.data import find_mnist
+    from mnistlib.training import book_config, load_or_train
+
+    if find_mnist() is None:
+        if os.environ.get("CI"):
+            pytest.fail("MNIST is needed to compare the page with Python")
+        pytest.skip("no MNIST on this machine; set MNIST_DATA")
+    return Predictor(load_or_train(book_config("deeper-cnn"), verbose=False).model)
+
+
+@pytest.fixture
+def demo(browser, server):
+    """The page, opened and ready to draw; fails on any console error it caused."""
+    page, errors = open_page(browser, f"{server}/{PAGE}")
+    page.wait_for_function("window.mnistDemo && window.mnistDemo.ready", timeout=10_000)
+    yield page
+    page.close()
+    assert not errors, f"console errors: {errors}"
+
+
+def draw(page, strokes: list[list[tuple[float, float]]]) -> None:
+    """Draw with the mouse; points are in the pad's own 280x280 pixels."""
+    pad = page.locator(".draw-demo__pad canvas")
+    pad.scroll_into_view_if_needed()
+    box = pad.bounding_box()
+    scale = box["width"] / PAD
+    for stroke in strokes:
+        x, y = stroke[0]
+        page.mouse.move(box["x"] + x * scale, box["y"] + y * scale)
+        page.mouse.down()
+        for x, y in stroke[1:]:
+            page.mouse.move(box["x"] + x * scale, box["y"] + y * scale, steps=6)
+        page.mouse.up()
+    page.wait_for_function("!window.mnistDemo.busy", timeout=5_000)
+    page.wait_for_timeout(200)  # let a last reading after the pen lifts finish
+
+
+SEVEN = [[(70, 60), (210, 60), (120, 235)]]
+ZERO = [
+    [
+        (140 + 65 * math.sin(2 * math.pi * t / 48), 140 - 95 * math.cos(2 * math.pi * t / 48))
+        for t in range(49)
+    ]
+]
+ONE = [[(150, 40), (135, 240)]]
+
+
+def answer(page) -> dict:
+    return page.evaluate("window.mnistDemo.last")
+
+
+def test_page_is_interactive_within_two_seconds(demo):
+    ready_ms = demo.evaluate("window.mnistDemo.readyMs")
+    TIMINGS["ready_ms"] = ready_ms
+    assert ready_ms < 2000, f"model ready {ready_ms:.0f} ms after the page started loading"
+
+
+@pytest.mark.parametrize(("name", "strokes", "digit"), [("seven", SEVEN, 7), ("zero", ZERO, 0)])
+def test_drawn_digit_is_read_as_python_reads_the_same_picture(
+    demo, python_reader, tmp_path, name, strokes, digit
+):
+    draw(demo, strokes)
+    shown = answer(demo)
+    assert shown is not None and shown["digit"] == digit, shown
+    assert demo.locator(".draw-demo__big").inner_text() == str(digit)
+    picture = tmp_path / f"{name}.png"  # the pad saved as a file, for `mnistlib predict`
+    png = demo.evaluate("window.mnistDemo.canvasPNG()").split(",", 1)[1]
+    picture.write_bytes(base64.b64decode(png))
+    python = python_reader.predict_file(picture)
+    assert python.digit == digit
+    np.testing.assert_allclose(shown["probabilities"], python.probabilities, atol=1e-3)
+    np.testing.assert_array_equal(
+        np.array(shown["centred"], np.float32).reshape(28, 28), preprocess_file(picture).centred
+    )
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    demo.screenshot(path=str(SHOTS / f"draw-{name}.png"))
+
+
+def test_answer_after_each_stroke_takes_under_50_ms(demo):
+    """From lifting the pen to the final answer on the page (the page also reads while drawing)."""
+    for strokes in (SEVEN, ZERO, ONE, SEVEN, ZERO):
+        draw(demo, strokes)
+        demo.click(".draw-demo__clear")
+    after_stroke = demo.evaluate("window.mnistDemo.afterStroke")
+    while_drawing = demo.evaluate("window.mnistDemo.timings")
+    TIMINGS.update(
+        strokes=len(after_stroke),
+        after_stroke_max_ms=max(after_stroke),
+        after_stroke_median_ms=float(np.median(after_stroke)),
+        readings_while_drawing=len(while_drawing),
+        while_drawing_median_ms=float(np.median(while_drawing)),
+        while_drawing_max_ms=max(while_drawing),
+    )
+    assert len(after_stroke) == 5
+    assert max(after_stroke) < 50, f"answers after a stroke took {after_stroke} ms"
+
+
+def test_200_test_digits_give_the_same_answers_as_python(demo, python_reader, mnist_test_images):
+    grays = [image.astype(np.float32) / 255 for image in mnist_test_images[:200]]
+    page_results = demo.evaluate(
+        """async (pictures) => {
+             const results = [];
+             for (const data of pictures) {
+               results.push(await window.mnistDemo.readGray(28, 28, data));
+             }
+             return results;
+           }""",
+        [gray.ravel().tolist() for gray in grays],
+    )
+    expected = python_reader.probabilities(np.stack([preprocess(g).centred for g in grays]))
+    got = np.array([result["probabilities"] for result in page_results])
+    same = int(np.sum(got.argmax(axis=1) == expected.argmax(axis=1)))
+    TIMINGS.update(parity_same=same, parity_max_difference=float(np.abs(got - expected).max()))
+    assert same == 200
+    np.testing.assert_allclose(got, expected, atol=1e-3)
+
+
+def test_page_keeps_working_offline(demo):
+    demo.context.set_offline(True)
+    try:
+        draw(demo, ONE)
+        assert answer(demo)["digit"] == 1
+    finally:
+        demo.context.set_offline(False)
