@@ -30,7 +30,6 @@
     afterStroke: [], // milliseconds from lifting the pen to the final answer on the page
     last: null, // the last answer: {digit, probabilities}
     session: null,
-    pipeline: P,
   };
   window.mnistDemo = demo;
 

@@ -457,16 +457,5 @@
     return { gray, ink: inked, cropped, scaled, centred: centreByMass(scaled) };
   }
 
-  return {
-    FIELD,
-    NoDigitError,
-    centreByMass,
-    cropToInk,
-    grayFromRGBA,
-    image,
-    ink,
-    preprocess,
-    roundHalfEven,
-    scaleToBox,
-  };
+  return { FIELD, NoDigitError, grayFromRGBA, image, preprocess };
 });
