@@ -32,10 +32,11 @@ import time
 from statistics import median
 
 
-def conv_bn(L, filters: int, size: int, pool: bool = True) -> list:
+def conv_bn(L, filters: int, size: int, pool: bool = True, padding: str = "valid") -> list:
     """Convolution without bias, optional 2x2 max-pooling, batch normalisation, ReLU."""
     pooling = [L.MaxPooling2D(2)] if pool else []
-    return [L.Conv2D(filters, size, use_bias=False), *pooling, L.BatchNormalization(), L.ReLU()]
+    convolution = L.Conv2D(filters, size, padding=padding, use_bias=False)
+    return [convolution, *pooling, L.BatchNormalization(), L.ReLU()]
 
 
 def dense_bn(L, units: int) -> list:
@@ -72,8 +73,9 @@ PLAIN_LAYERS = {
     ],
     "wide-cnn": lambda L: [
         *conv_bn(L, 32, 5),
-        *conv_bn(L, 48, 3),
-        *conv_bn(L, 96, 3, pool=False),
+        *conv_bn(L, 64, 3, pool=False, padding="same"),
+        *conv_bn(L, 64, 3),
+        *conv_bn(L, 128, 3, pool=False),
         L.Flatten(),
         L.Dropout(0.3),
     ],

@@ -20,6 +20,7 @@ from mnistlib.training import (
     load_cached,
     load_or_train,
     model_dir,
+    refit_on_all,
     save_model,
     train,
     warmup_cosine,
@@ -188,3 +189,61 @@ def test_cosine_schedule_and_augmentation_train(tiny):
 def test_unknown_schedule():
     with pytest.raises(ValueError, match="unknown schedule 'steps'"):
         TrainConfig("mlp", schedule="steps")
+
+
+def test_refit_trains_on_all_images_with_the_validation_runs_rates(tiny, capsys):
+    config = TrainConfig(model="mlp", epochs=4, batch_size=50, refit=True)
+    run = load_or_train(dataclasses.replace(config, refit=False), tiny, verbose=False)
+    refit = load_or_train(config, tiny)
+    assert refit.path != run.path and refit.metadata["config"]["refit"]
+    assert refit.metadata["refit"]["epochs"] == run.metadata["best_epoch"]
+    assert refit.metadata["refit"]["images"] == len(tiny.x_fit) + len(tiny.x_val) == 250
+    assert refit.metadata["history"] == run.history  # the curves are the validation run's
+    assert refit.test_accuracy > 0.9
+    assert refit.metadata["train_seconds"] > run.metadata["train_seconds"]
+    # A different model from the validation run's, and cached like any other.
+    assert any(
+        not np.array_equal(a, b)
+        for a, b in zip(refit.model.get_weights(), run.model.get_weights(), strict=True)
+    )
+    log = capsys.readouterr().out
+    assert log.splitlines()[-1].startswith("refit on all 250 training images: ")
+    cached = load_or_train(config, tiny)
+    assert cached.from_cache and capsys.readouterr().out == log
+    for a, b in zip(cached.model.get_weights(), refit.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_refit_replays_the_plateau_rates(tiny, monkeypatch):
+    config = TrainConfig(model="mlp", epochs=3, batch_size=50)
+    run = load_or_train(config, tiny, verbose=False)
+    run.metadata["history"]["learning_rate"] = [1e-3, 5e-4, 2.5e-4]
+    run.metadata["best_epoch"] = 3
+    seen: list[float] = []
+
+    class Spy(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            seen.append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+
+    fit = keras.Model.fit
+
+    def fit_with_spy(self, *args, callbacks=(), **kwargs):
+        return fit(self, *args, callbacks=[*callbacks, Spy()], **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", fit_with_spy)
+    refit_on_all(run, tiny, run.path.with_name("refit.keras"), verbose=False)
+    np.testing.assert_allclose(seen, [1e-3, 5e-4, 2.5e-4], rtol=1e-6)
+
+
+def test_refit_needs_a_plateau_run(tiny):
+    config = TrainConfig(model="mlp", epochs=2, batch_size=50, schedule="cosine", refit=True)
+    with pytest.raises(ValueError, match="plateau"):
+        load_or_train(config, tiny, verbose=False)
+    with pytest.raises(ValueError, match="load_or_train"):
+        train(config, tiny)
+
+
+def test_refit_option_leaves_other_keys_unchanged():
+    # The key of a run without the option is the one it had before the option existed.
+    assert CONFIG.key("data") == "80529027420d"
+    assert dataclasses.replace(CONFIG, refit=True).key("data") != CONFIG.key("data")
