@@ -52,6 +52,7 @@ __all__ = [
     "model_dir",
     "prepare_data",
     "refit_on_all",
+    "score_on_test_set",
     "seed_everything",
     "train",
     "warmup_cosine",
@@ -333,6 +334,12 @@ def fit_model(
     )
 
 
+def score_on_test_set(model: keras.Model, data: Prepared) -> dict[str, float]:
+    """The model's ``test_accuracy`` and ``test_loss`` on the 10,000 test images."""
+    loss, accuracy = model.evaluate(data.x_test, one_hot(data.y_test), batch_size=1000, verbose=0)
+    return {"test_accuracy": float(accuracy), "test_loss": float(loss)}
+
+
 def train(config: TrainConfig, data: Prepared | None = None, verbose: bool = True) -> TrainedModel:
     """Train ``config.model`` from a fixed seed, evaluate it on the test set and save it."""
     if config.refit:
@@ -345,13 +352,9 @@ def train(config: TrainConfig, data: Prepared | None = None, verbose: bool = Tru
     started = time.perf_counter()
     history = fit_model(model, data, config, [log])
     train_seconds = time.perf_counter() - started
-    test_loss, test_accuracy = model.evaluate(
-        data.x_test, one_hot(data.y_test), batch_size=1000, verbose=0
-    )
     metadata = {
         "config": asdict(config),
-        "test_accuracy": float(test_accuracy),
-        "test_loss": float(test_loss),
+        **score_on_test_set(model, data),
         "best_epoch": best_epoch(history.history),
         "parameters": int(model.count_params()),
         "train_seconds": round(train_seconds, 2),
@@ -460,14 +463,10 @@ def refit_on_all(
         callbacks=[replay],
     )
     refit_seconds = time.perf_counter() - started
-    test_loss, test_accuracy = model.evaluate(
-        data.x_test, one_hot(data.y_test), batch_size=1000, verbose=0
-    )
     metadata = {
         **run.metadata,
         "config": asdict(config),
-        "test_accuracy": float(test_accuracy),
-        "test_loss": float(test_loss),
+        **score_on_test_set(model, data),
         "train_seconds": round(run.metadata["train_seconds"] + refit_seconds, 2),
         "refit": {
             "epochs": len(rates),
