@@ -115,7 +115,7 @@ LADDER_CONFIGS = {
     ),
 }
 
-#: The search of chapter 7: the wide all-convolutional network, with augmentation
+#: Chapter 7's search over the wide all-convolutional network, with augmentation
 #: and the warm-up and cosine schedule, at three peak learning rates.
 WIDE_SEARCH = {
     peak: TrainConfig("wide-cnn", epochs=15, learning_rate=peak, augment=True, schedule="cosine")
