@@ -1,7 +1,7 @@
 """Seconds per training epoch: the book's workflow against a plain Keras script.
 
-For each model, trains a few epochs twice, each in a fresh process so that
-neither inherits the other's TensorFlow settings:
+For each model, trains a few epochs on each side, each in a fresh process so that
+none inherits another's TensorFlow settings:
 
 * ``book``: ``mnistlib.training.train`` (seeding, op determinism, the epoch
   log, evaluation and the atomic save included);
@@ -22,6 +22,10 @@ ratios book / plain; it asserts nothing.
     python bench/train_speed.py --models deeper-cnn-bn wide-cnn --augment   # chapter 7
 
 With ``--augment`` both sides start with the same Keras augmentation layers.
+With ``--deterministic`` a third side, ``plain-det``, runs the plain script
+after ``tf.config.experimental.enable_op_determinism()``, as the book does so
+that a cold re-run reproduces its numbers exactly; TensorFlow warns that
+determinism may cost speed, and this side measures how much.
 """
 
 from __future__ import annotations
@@ -104,14 +108,17 @@ def run_book(model: str, epochs: int, augment: bool) -> list[float]:
     return trained.metadata["epoch_seconds"]
 
 
-def run_plain(model: str, epochs: int, augment: bool) -> list[float]:
+def run_plain(model: str, epochs: int, augment: bool, deterministic: bool = False) -> list[float]:
     import keras
+    import tensorflow as tf
     from keras import layers
 
     from mnistlib.training import prepare_data
 
     data = prepare_data(0.1, seed=0)
     keras.utils.set_random_seed(0)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
     net = keras.Sequential(
         [
             keras.Input((28, 28, 1)),
@@ -156,35 +163,43 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="alternating runs per side")
     parser.add_argument("--models", nargs="+", default=list(PLAIN_LAYERS))
     parser.add_argument("--augment", action="store_true", help="both sides augment the images")
+    parser.add_argument(
+        "--deterministic", action="store_true", help="also time the plain script with determinism"
+    )
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         side, model, epochs, augment = args.child
-        runner = run_book if side == "book" else run_plain
-        print(json.dumps(runner(model, int(epochs), augment == "1")))
+        if side == "book":
+            seconds = run_book(model, int(epochs), augment == "1")
+        else:
+            seconds = run_plain(model, int(epochs), augment == "1", side == "plain-det")
+        print(json.dumps(seconds))
         return
-    header = f"{'model':<11} {'side':<6} {'epoch 1 (s)':>11}"
+    sides = ["plain", *(["plain-det"] if args.deterministic else []), "book"]
+    header = f"{'model':<11} {'side':<9} {'epoch 1 (s)':>11}"
     print(f"{header} {'later: median (s)':>18} {'fastest (s)':>12}")
     for model in args.models:
-        first: dict[str, list[float]] = {"plain": [], "book": []}
-        later: dict[str, list[float]] = {"plain": [], "book": []}
-        for _ in range(args.rounds):  # alternate, so that a noisy minute hits both sides
-            for side in ("plain", "book"):
+        first: dict[str, list[float]] = {side: [] for side in sides}
+        later: dict[str, list[float]] = {side: [] for side in sides}
+        for _ in range(args.rounds):  # alternate, so that a noisy minute hits every side
+            for side in sides:
                 seconds = measure(side, model, args.epochs, args.augment)
                 first[side].append(seconds[0])
                 later[side].extend(seconds[1:])
-        for side in ("plain", "book"):
+        for side in sides:
             print(
-                f"{model:<11} {side:<6} {median(first[side]):>11.2f}"
+                f"{model:<11} {side:<9} {median(first[side]):>11.2f}"
                 f" {median(later[side]):>18.2f} {min(later[side]):>12.2f}"
             )
-        by_median = median(later["book"]) / median(later["plain"])
-        by_fastest = min(later["book"]) / min(later["plain"])
-        print(
-            f"{model:<11} ratio book / plain (later epochs): median {by_median:.2f},"
-            f" fastest {by_fastest:.2f}",
-            flush=True,
-        )
+        for side in sides[:-1]:
+            by_median = median(later["book"]) / median(later[side])
+            by_fastest = min(later["book"]) / min(later[side])
+            print(
+                f"{model:<11} ratio book / {side} (later epochs): median {by_median:.2f},"
+                f" fastest {by_fastest:.2f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":
