@@ -47,6 +47,7 @@ __all__ = [
     "TrainedModel",
     "best_epoch",
     "book_config",
+    "cache_path",
     "fit_model",
     "load_or_train",
     "model_dir",
@@ -263,6 +264,11 @@ def model_dir() -> Path:
     return base / "outputs" / "models"
 
 
+def cache_path(config: TrainConfig, data: Prepared) -> Path:
+    """The file that ``config``'s model, trained on ``data``, is saved to and loaded from."""
+    return model_dir() / f"{config.model}-{config.key(data.checksum)}.keras"
+
+
 def _atomic_write(path: Path, write: Any, suffix: str) -> None:
     """Write through ``write(temporary_path)``, then rename over ``path`` in one step."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -364,7 +370,7 @@ def train(config: TrainConfig, data: Prepared | None = None, verbose: bool = Tru
         "versions": _versions(),
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    path = model_dir() / f"{config.model}-{config.key(data.checksum)}.keras"
+    path = cache_path(config, data)
     save_model(model, metadata, path)
     return TrainedModel(model, metadata, path, from_cache=False)
 
@@ -418,7 +424,7 @@ def load_or_train(
     by :func:`refit_on_all`, and the refitted model is returned.
     """
     data = data or prepare_data(config.validation_fraction, config.seed)
-    path = model_dir() / f"{config.model}-{config.key(data.checksum)}.keras"
+    path = cache_path(config, data)
     if path.exists() or path.with_suffix(".json").exists():
         try:
             cached = load_cached(path)
@@ -430,13 +436,11 @@ def load_or_train(
             return cached
     if config.refit:
         run = load_or_train(replace(config, refit=False), data, verbose)
-        return refit_on_all(run, data, path, verbose)
+        return refit_on_all(run, data, verbose)
     return train(config, data, verbose)
 
 
-def refit_on_all(
-    run: TrainedModel, data: Prepared, path: Path, verbose: bool = True
-) -> TrainedModel:
+def refit_on_all(run: TrainedModel, data: Prepared, verbose: bool = True) -> TrainedModel:
     """Train ``run``'s network again, from the same seed, on all the training images.
 
     The validation run decided how long to train (its best epoch) and, with
@@ -478,6 +482,7 @@ def refit_on_all(
     }
     if verbose:
         print(_refit_line(metadata["refit"]), flush=True)
+    path = cache_path(config, data)
     save_model(model, metadata, path)
     return TrainedModel(model, metadata, path, from_cache=False)
 

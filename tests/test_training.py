@@ -231,7 +231,7 @@ def test_refit_replays_the_plateau_rates(tiny, monkeypatch):
         return fit(self, *args, callbacks=[*callbacks, Spy()], **kwargs)
 
     monkeypatch.setattr(keras.Model, "fit", fit_with_spy)
-    refit_on_all(run, tiny, run.path.with_name("refit.keras"), verbose=False)
+    refit_on_all(run, tiny, verbose=False)
     np.testing.assert_allclose(seen, [1e-3, 5e-4, 2.5e-4], rtol=1e-6)
 
 
