@@ -4,9 +4,11 @@ For each model, trains a few epochs on each side, each in a fresh process so tha
 none inherits another's TensorFlow settings:
 
 * ``book``: ``mnistlib.training.train`` (seeding, op determinism, the epoch
-  log, evaluation and the atomic save included);
+  log, evaluation and the atomic save included; its models are compiled with
+  ``steps_per_execution=10``, ten batches per call into the compiled graph);
 * ``plain``: the textbook script: a ``keras.Sequential`` of the same layers,
-  ``model.fit`` on NumPy arrays with ``verbose=0``.
+  compiled with Keras's defaults (one batch per call), ``model.fit`` on NumPy
+  arrays with ``verbose=0``.
 
 Both fit the same 54,000 images with the same 6,000 held out. The sides
 alternate for ``--rounds`` rounds, because a shared CPU's speed drifts from
@@ -81,7 +83,7 @@ PLAIN_LAYERS = {
     ],
     "wide-cnn": lambda L: [
         *conv_bn(L, 32, 5),
-        *conv_bn(L, 64, 3, pool=False, padding="same"),
+        *conv_bn(L, 64, 3, pool=False),
         *conv_bn(L, 64, 3),
         *conv_bn(L, 128, 3, pool=False),
         L.Flatten(),

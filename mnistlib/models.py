@@ -15,6 +15,7 @@ import keras
 from keras import layers
 
 __all__ = [
+    "ARCHITECTURE_REVISIONS",
     "MODEL_BUILDERS",
     "build_cnn",
     "build_deeper_cnn",
@@ -56,11 +57,17 @@ def digit_input(augment: bool = False) -> tuple[keras.KerasTensor, keras.KerasTe
 
 
 def compile_for_digits(model: keras.Model, learning_rate: LearningRate) -> keras.Model:
-    """Adam (a fixed rate or a schedule), categorical cross-entropy (labels one-hot), accuracy."""
+    """Adam (a fixed rate or a schedule), categorical cross-entropy (labels one-hot), accuracy.
+
+    ``steps_per_execution=10`` runs ten batches per call into TensorFlow's
+    compiled graph instead of one, so Python steps in ten times less often:
+    the same updates in the same order, with less overhead per batch.
+    """
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
         loss="categorical_crossentropy",
         metrics=["accuracy"],
+        steps_per_execution=10,
     )
     return model
 
@@ -142,17 +149,17 @@ def build_deeper_cnn_bn(learning_rate: LearningRate = 1e-3, augment: bool = Fals
 #: (filters, kernel size, pooled, padding) of each block of :func:`build_wide_cnn`.
 WIDE_BLOCKS = (
     (32, 5, True, "valid"),  # 28x28 -> 24x24, pooled to 12x12
-    (64, 3, False, "same"),  # 12x12 -> 12x12
-    (64, 3, True, "valid"),  # 12x12 -> 10x10, pooled to 5x5
-    (128, 3, False, "valid"),  # 5x5 -> 3x3
+    (64, 3, False, "valid"),  # 12x12 -> 10x10
+    (64, 3, True, "valid"),  # 10x10 -> 8x8, pooled to 4x4
+    (128, 3, False, "valid"),  # 4x4 -> 2x2
 )
 
 
 def build_wide_cnn(learning_rate: LearningRate = 1e-3, augment: bool = False) -> keras.Model:
     """An all-convolutional network: four wider blocks, no hidden dense layer.
 
-    28x28 -> 24x24 (pooled to 12x12) -> 12x12 -> 10x10 (pooled to 5x5) -> 3x3,
-    then dropout and a single softmax layer over the 128 3x3 maps. The first
+    28x28 -> 24x24 (pooled to 12x12) -> 10x10 -> 8x8 (pooled to 4x4) -> 2x2,
+    then dropout and a single softmax layer over the 128 2x2 maps. The first
     block pools at once, so the wider layers work on maps of 12x12 or less:
     full 28x28 maps would cost several times more time per epoch on a CPU.
     """
@@ -173,6 +180,11 @@ MODEL_BUILDERS: dict[str, Callable[..., keras.Model]] = {
     "deeper-cnn-bn": build_deeper_cnn_bn,
     "wide-cnn": build_wide_cnn,
 }
+
+#: How many times a builder's layers have changed since the book first shipped
+#: it. The model cache's key includes it, so that a model saved from the old
+#: layers is never loaded for the new ones.
+ARCHITECTURE_REVISIONS = {"wide-cnn": 2}
 
 
 def build_model(

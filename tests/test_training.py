@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import pytest
 
+from mnistlib.models import ARCHITECTURE_REVISIONS
 from mnistlib.training import (
     CachedModelError,
     Prepared,
@@ -247,3 +248,12 @@ def test_refit_option_leaves_other_keys_unchanged():
     # The key of a run without the option is the one it had before the option existed.
     assert CONFIG.key("data") == "80529027420d"
     assert dataclasses.replace(CONFIG, refit=True).key("data") != CONFIG.key("data")
+
+
+def test_changed_layers_change_the_cache_key(monkeypatch):
+    # A model cached from a builder's old layers must not be loaded for its new ones.
+    config = dataclasses.replace(CONFIG, model="wide-cnn")
+    before = config.key("data")
+    monkeypatch.setitem(ARCHITECTURE_REVISIONS, "wide-cnn", ARCHITECTURE_REVISIONS["wide-cnn"] + 1)
+    assert config.key("data") != before
+    assert CONFIG.key("data") == "80529027420d"  # models whose layers never changed keep theirs
