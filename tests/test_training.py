@@ -257,3 +257,17 @@ def test_changed_layers_change_the_cache_key(monkeypatch):
     monkeypatch.setitem(ARCHITECTURE_REVISIONS, "wide-cnn", ARCHITECTURE_REVISIONS["wide-cnn"] + 1)
     assert config.key("data") != before
     assert CONFIG.key("data") == "80529027420d"  # models whose layers never changed keep theirs
+
+
+def test_every_seed_holds_out_the_same_validation_split(tiny, monkeypatch):
+    # Seeds are compared (and ensembled) on the same validation digits.
+    asked = []
+
+    def fake_prepare_data(validation_fraction=0.1, seed=0):
+        asked.append((validation_fraction, seed))
+        return tiny
+
+    monkeypatch.setattr("mnistlib.training.prepare_data", fake_prepare_data)
+    for seed in (0, 1):
+        load_or_train(dataclasses.replace(CONFIG, epochs=1, seed=seed), verbose=False)
+    assert asked == [(0.1, 0), (0.1, 0)]
