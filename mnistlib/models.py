@@ -57,17 +57,11 @@ def digit_input(augment: bool = False) -> tuple[keras.KerasTensor, keras.KerasTe
 
 
 def compile_for_digits(model: keras.Model, learning_rate: LearningRate) -> keras.Model:
-    """Adam (a fixed rate or a schedule), categorical cross-entropy (labels one-hot), accuracy.
-
-    ``steps_per_execution=10`` runs ten batches per call into TensorFlow's
-    compiled graph instead of one, so Python steps in ten times less often:
-    the same updates in the same order, with less overhead per batch.
-    """
+    """Adam (a fixed rate or a schedule), categorical cross-entropy (labels one-hot), accuracy."""
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
         loss="categorical_crossentropy",
         metrics=["accuracy"],
-        steps_per_execution=10,
     )
     return model
 

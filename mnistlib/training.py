@@ -10,6 +10,7 @@ beside it (accuracy, history, timings, versions, checksums).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -18,7 +19,7 @@ import os
 import platform
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from mnistlib.data import (
 from mnistlib.models import ARCHITECTURE_REVISIONS, build_model
 
 __all__ = [
+    "BATCHES_PER_CALL",
     "BOOK_CONFIGS",
     "LADDER_CONFIGS",
     "WIDE_CHOSEN_PEAK",
@@ -45,6 +47,7 @@ __all__ = [
     "Prepared",
     "TrainConfig",
     "TrainedModel",
+    "batches_per_call",
     "best_epoch",
     "book_config",
     "cache_path",
@@ -312,6 +315,28 @@ def seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
+#: Batches per call into TensorFlow's compiled graph while a model trains.
+BATCHES_PER_CALL = 10
+
+
+@contextlib.contextmanager
+def batches_per_call(model: keras.Model, batches: int = BATCHES_PER_CALL) -> Iterator[None]:
+    """While fitting, run ``batches`` batches per call into the compiled graph.
+
+    Keras's ``steps_per_execution``: the same updates in the same order, but
+    Python steps in ten times less often, which saves time per batch on small
+    networks. Afterwards the model is back to one batch per call, so that
+    predictions on any number of images need no new graph.
+    """
+    model.steps_per_execution = batches
+    model.train_function = model.test_function = model.predict_function = None
+    try:
+        yield
+    finally:
+        model.steps_per_execution = 1
+        model.train_function = model.test_function = model.predict_function = None
+
+
 def fit_model(
     model: keras.Model,
     data: Prepared,
@@ -335,16 +360,17 @@ def fit_model(
             monitor="val_loss", factor=0.5, patience=2, min_lr=1e-5
         )
         watchers.insert(0, halve_when_stuck)
-    return model.fit(
-        data.x_fit,
-        one_hot(data.y_fit),  # labels as one-hot rows, to match the softmax output
-        validation_data=(data.x_val, one_hot(data.y_val)),
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        shuffle=True,  # a new order of the examples every epoch
-        verbose=0,  # EpochLog prints one short line per epoch instead
-        callbacks=[*watchers, *callbacks],
-    )
+    with batches_per_call(model):
+        return model.fit(
+            data.x_fit,
+            one_hot(data.y_fit),  # labels as one-hot rows, to match the softmax output
+            validation_data=(data.x_val, one_hot(data.y_val)),
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            shuffle=True,  # a new order of the examples every epoch
+            verbose=0,  # EpochLog prints one short line per epoch instead
+            callbacks=[*watchers, *callbacks],
+        )
 
 
 def score_on_test_set(model: keras.Model, data: Prepared) -> dict[str, float]:
@@ -464,15 +490,16 @@ def refit_on_all(run: TrainedModel, data: Prepared, verbose: bool = True) -> Tra
     model = build_model(config.model, config.learning_rate, config.augment)
     replay = keras.callbacks.LearningRateScheduler(lambda epoch, _: float(rates[epoch]))
     started = time.perf_counter()
-    model.fit(
-        np.concatenate([data.x_fit, data.x_val]),
-        one_hot(np.concatenate([data.y_fit, data.y_val])),
-        epochs=len(rates),
-        batch_size=config.batch_size,
-        shuffle=True,
-        verbose=0,
-        callbacks=[replay],
-    )
+    with batches_per_call(model):
+        model.fit(
+            np.concatenate([data.x_fit, data.x_val]),
+            one_hot(np.concatenate([data.y_fit, data.y_val])),
+            epochs=len(rates),
+            batch_size=config.batch_size,
+            shuffle=True,
+            verbose=0,
+            callbacks=[replay],
+        )
     refit_seconds = time.perf_counter() - started
     metadata = {
         **run.metadata,

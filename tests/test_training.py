@@ -11,12 +11,15 @@ import keras
 import numpy as np
 import pytest
 
-from mnistlib.models import ARCHITECTURE_REVISIONS
+from mnistlib.models import ARCHITECTURE_REVISIONS, build_model
 from mnistlib.training import (
+    BATCHES_PER_CALL,
     CachedModelError,
     Prepared,
     TrainConfig,
+    batches_per_call,
     best_epoch,
+    fit_model,
     format_epoch,
     load_cached,
     load_or_train,
@@ -271,3 +274,22 @@ def test_every_seed_holds_out_the_same_validation_split(tiny, monkeypatch):
     for seed in (0, 1):
         load_or_train(dataclasses.replace(CONFIG, epochs=1, seed=seed), verbose=False)
     assert asked == [(0.1, 0), (0.1, 0)]
+
+
+def test_batches_per_call_only_while_fitting_and_same_result(tiny, monkeypatch):
+    seen = []
+
+    class Watch(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            seen.append(self.model.steps_per_execution)
+
+    model = build_model("mlp")
+    fit_model(model, tiny, CONFIG, [Watch()])
+    assert seen == [BATCHES_PER_CALL] and model.steps_per_execution == 1
+    # Ten batches per call or one: the same updates, so the same network.
+    ten = train(CONFIG, tiny, verbose=False)
+    monkeypatch.setattr("mnistlib.training.batches_per_call", lambda m: batches_per_call(m, 1))
+    one = train(CONFIG, tiny, verbose=False)
+    assert ten.history == one.history
+    for a, b in zip(ten.model.get_weights(), one.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
