@@ -25,9 +25,9 @@ ORT_FILES := ort.wasm.min.js ort-wasm-simd-threaded.mjs ort-wasm-simd-threaded.w
 
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: book test unit browser notebooks lint lab clean
+.PHONY: book test unit browser notebooks lint lab lock clean
 
-$(BIN)/activate: requirements.txt pyproject.toml
+$(BIN)/activate: requirements.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
@@ -77,6 +77,19 @@ notebooks: $(BIN)/activate
 ## lab: open the notebooks in JupyterLab
 lab: $(BIN)/activate
 	$(BIN)/jupyter lab notebooks
+
+## lock: rewrite constraints.txt with the newest versions the ranges of requirements.txt
+## allow (a fresh install in .venv-lock); then `make notebooks` and `make test` with them
+lock:
+	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet --upgrade pip
+	grep -v '^-c ' requirements.txt > .venv-lock/requirements.txt
+	.venv-lock/bin/python -m pip install --quiet -r .venv-lock/requirements.txt
+	grep '^#' constraints.txt > .venv-lock/constraints.txt
+	.venv-lock/bin/python -m pip freeze --exclude-editable >> .venv-lock/constraints.txt
+	mv .venv-lock/constraints.txt constraints.txt
+	rm -rf .venv-lock
 
 clean:
 	rm -rf _build

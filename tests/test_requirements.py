@@ -1,0 +1,45 @@
+"""requirements.txt says which versions the book supports, constraints.txt pins the
+ones its stored outputs come from: the two must agree."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def requirement_lines(path: Path) -> list[str]:
+    """The lines of a requirements file that are neither blank nor comments."""
+    lines = (line.split("#")[0].strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line]
+
+
+def pinned_versions() -> dict[str, str]:
+    """constraints.txt as {canonical package name: exact version}."""
+    pins = {}
+    for line in requirement_lines(ROOT / "constraints.txt"):
+        requirement = Requirement(line)
+        (specifier,) = requirement.specifier
+        assert specifier.operator == "==", f"constraints.txt: {line!r} is not an exact pin"
+        pins[canonicalize_name(requirement.name)] = specifier.version
+    return pins
+
+
+def test_requirements_apply_the_constraints() -> None:
+    assert "-c constraints.txt" in requirement_lines(ROOT / "requirements.txt")
+
+
+def test_every_requirement_is_pinned_within_its_range() -> None:
+    pins = pinned_versions()
+    for line in requirement_lines(ROOT / "requirements.txt"):
+        if line.startswith("-"):  # -c constraints.txt, -e .
+            continue
+        requirement = Requirement(line)
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{requirement.name} has no pin in constraints.txt (run make lock)"
+        assert requirement.specifier.contains(pins[name], prereleases=True), (
+            f"constraints.txt: {requirement.name}=={pins[name]} is outside {requirement.specifier}"
+        )
