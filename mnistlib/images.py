@@ -69,8 +69,9 @@ def load_grayscale(path: str | os.PathLike[str]) -> np.ndarray:
     """Read an image file (PNG, JPEG, ...) as grey levels in [0, 1], 1 = white.
 
     Transparent pixels count as white paper; a photo's EXIF orientation is
-    applied. Refuses empty, non-image, damaged and over-large files with a
-    message naming the file.
+    applied; 16-bit, 32-bit and floating-point pictures are scaled to their
+    own range (see :func:`_grey_levels`). Refuses empty, non-image, damaged
+    and over-large files with a message naming the file.
     """
     path = require_nonempty_file(path, missing=ImageInputError, empty=ImageInputError)
     try:
@@ -89,7 +90,7 @@ def load_grayscale(path: str | os.PathLike[str]) -> np.ndarray:
                 image = image.convert("RGBA")
                 paper = Image.new("RGBA", image.size, "white")
                 image = Image.alpha_composite(paper, image)
-            gray = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+            gray = _grey_levels(image, path)
     except UnidentifiedImageError as error:
         raise ImageInputError(f"{path}: not an image file Pillow can read") from error
     except Image.DecompressionBombError as error:  # Pillow's own, even larger, limit
@@ -99,6 +100,23 @@ def load_grayscale(path: str | os.PathLike[str]) -> np.ndarray:
     except (OSError, SyntaxError, ValueError) as error:
         raise ImageInputError(f"{path}: damaged or truncated image ({error})") from error
     return gray
+
+
+def _grey_levels(image: Image.Image, path: os.PathLike[str]) -> np.ndarray:
+    """The picture's grey levels in [0, 1]. Pictures of 8 bits per channel go
+    through Pillow's grey conversion ("L"); those of 16 or 32 bits or of
+    floating-point values, which "L" would clip to white or black, are scaled
+    from their own darkest pixel to their lightest.
+    """
+    if not image.mode.startswith(("I", "F")):  # I, I;16, I;16B, ... and F
+        return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    values = np.asarray(image, dtype=np.float64)
+    if not np.isfinite(values).all():
+        raise ImageInputError(f"{path}: pixel values that are not finite numbers")
+    low, high = values.min(), values.max()
+    if high == low:  # one colour: the pipeline reports that it finds no digit
+        return np.ones(values.shape, dtype=np.float32)
+    return ((values - low) / (high - low)).astype(np.float32)
 
 
 def _ink(gray: np.ndarray) -> np.ndarray:

@@ -84,6 +84,40 @@ def test_colour_jpeg(tmp_path):
     assert steps.centred.max() > 0.9
 
 
+@pytest.mark.parametrize(
+    ("dtype", "mode", "suffix", "scale"),
+    [
+        (np.uint16, "I;16", ".png", 257),
+        (np.int32, "I", ".tif", 1000),
+        (np.float32, "F", ".tif", 1 / 255),
+    ],
+)
+def test_deep_pictures_are_read_like_8_bit_ones(tmp_path, dtype, mode, suffix, scale):
+    # 16-bit scans, 32-bit integers and floats: Pillow's 8-bit grey conversion would
+    # clip them all to white (or black).
+    seven = np.asarray(draw_seven(), dtype=np.float64)
+    deep = Image.fromarray((seven * scale).astype(dtype))
+    assert deep.mode == mode
+    read = preprocess_file(save(deep, tmp_path / f"seven{suffix}")).centred
+    on_paper = preprocess_file(save(draw_seven(), tmp_path / "seven.png")).centred
+    np.testing.assert_allclose(read, on_paper, atol=0.02)
+
+
+def test_blank_16_bit_picture_has_no_digit(tmp_path):
+    path = save(Image.fromarray(np.full((50, 50), 40_000, np.uint16)), tmp_path / "blank.png")
+    with pytest.raises(NoDigitError, match="no digit found"):
+        preprocess_file(path)
+
+
+def test_picture_of_non_finite_numbers_is_refused(tmp_path):
+    values = np.asarray(draw_seven(), dtype=np.float32)
+    values[0, 0] = np.nan
+    path = save(Image.fromarray(values), tmp_path / "nan.tif")
+    with pytest.raises(ImageInputError, match="not finite") as error:
+        load_grayscale(path)
+    assert str(path) in str(error.value)
+
+
 def test_a_speck_of_dirt_does_not_move_the_digit(tmp_path):
     clean = draw_seven()
     dirty = clean.copy()
