@@ -92,7 +92,10 @@ def load_grayscale(path: str | os.PathLike[str]) -> np.ndarray:
                 image = Image.alpha_composite(paper, image)
             gray = _grey_levels(image, path)
     except UnidentifiedImageError as error:
-        raise ImageInputError(f"{path}: not an image file Pillow can read") from error
+        raise ImageInputError(
+            f"{path}: not an image file Pillow can read "
+            "(PNG, JPEG, GIF, BMP, TIFF and WebP can be; save others, such as HEIC, as one of them)"
+        ) from error
     except Image.DecompressionBombError as error:  # Pillow's own, even larger, limit
         raise ImageInputError(f"{path}: too large to decode safely ({error})") from error
     except ImageInputError:
