@@ -14,9 +14,12 @@ def require_nonempty_file(
 ) -> Path:
     """Return ``path`` as a ``Path``; raise ``missing`` if it is not a file, ``empty`` if empty.
 
-    The messages name the file: ``"<path>: no such <kind>"``, ``"<path>: the <kind> is empty"``.
+    The messages name the file: ``"<path>: no such <kind>"``, ``"<path>: the <kind> is empty"``,
+    ``"<path>: a folder, not a <kind>"``.
     """
     path = Path(path)
+    if path.is_dir():
+        raise missing(f"{path}: a folder, not a {kind}")
     if not path.is_file():
         raise missing(f"{path}: no such {kind}")
     if path.stat().st_size == 0:

@@ -166,6 +166,12 @@ def test_missing_file(tmp_path):
         load_grayscale(tmp_path / "nothing.png")
 
 
+def test_folder_is_not_a_picture(tmp_path):
+    with pytest.raises(ImageInputError, match="a folder, not a file") as error:
+        load_grayscale(tmp_path)
+    assert str(tmp_path) in str(error.value)
+
+
 def test_truncated_png(tmp_path):
     full = save(draw_seven(), tmp_path / "full.png").read_bytes()
     path = tmp_path / "cut.png"
