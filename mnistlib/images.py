@@ -70,8 +70,8 @@ def load_grayscale(path: str | os.PathLike[str]) -> np.ndarray:
 
     Transparent pixels count as white paper; a photo's EXIF orientation is
     applied; 16-bit, 32-bit and floating-point pictures are scaled to their
-    own range (see :func:`_grey_levels`). Refuses empty, non-image, damaged
-    and over-large files with a message naming the file.
+    own range. Refuses empty, non-image, damaged and over-large files with a
+    message naming the file.
     """
     path = require_nonempty_file(path, missing=ImageInputError, empty=ImageInputError)
     try:
