@@ -453,8 +453,9 @@ def load_or_train(
     A cached model whose files are damaged is reported and trained again,
     never used. With ``verbose``, the same per-epoch lines are printed either
     way (from the saved history for a cached model), so a page reads the same.
-    With ``config.refit``, the validation run (cached the same way) is followed
-    by :func:`refit_on_all`, and the refitted model is returned.
+    With ``config.refit``, :func:`refit_on_all` trains on all the training
+    images, after the validation run (cached the same way) for the
+    ``"plateau"`` schedule, and the refitted model is returned.
     """
     data = data or prepare_data(config.validation_fraction)
     path = cache_path(config, data)
@@ -468,54 +469,80 @@ def load_or_train(
                 _replay_log(cached.metadata)
             return cached
     if config.refit:
-        run = load_or_train(replace(config, refit=False), data, verbose)
-        return refit_on_all(run, data, verbose)
+        # A plateau run's learning rates come from a validation run; a cosine
+        # schedule is fixed in advance and needs none.
+        plateau = config.schedule == "plateau"
+        run = load_or_train(replace(config, refit=False), data, verbose) if plateau else None
+        return refit_on_all(config, data, run, verbose)
     return train(config, data, verbose)
 
 
-def refit_on_all(run: TrainedModel, data: Prepared, verbose: bool = True) -> TrainedModel:
-    """Train ``run``'s network again, from the same seed, on all the training images.
+def refit_on_all(
+    config: TrainConfig,
+    data: Prepared,
+    run: TrainedModel | None = None,
+    verbose: bool = True,
+) -> TrainedModel:
+    """Train ``config``'s network from its seed on all the training images.
 
-    The validation run decided how long to train (its best epoch) and, with
-    ``ReduceLROnPlateau``, the learning rate of each epoch. This run replays
-    those rates for that many epochs with Keras's ``LearningRateScheduler``,
-    with no image held out (54,000 + 6,000 = 60,000), and is then measured on
-    the test set. Its learning curves are the validation run's, which it follows.
+    No image is held out (54,000 + 6,000 = 60,000), so how long to train and
+    how fast must be known beforehand. With the ``"plateau"`` schedule they
+    come from ``run``, the validation run: its rates are replayed up to its
+    best epoch with Keras's ``LearningRateScheduler``, and its learning curves
+    stand for the refit's. The ``"cosine"`` schedule is fixed in advance, so
+    no validation run is needed: the network trains for ``config.epochs``
+    with the schedule stretched over the larger set, and its curves are its
+    own training loss and accuracy. The result is measured on the test set.
     """
-    config = TrainConfig(**{**run.metadata["config"], "refit": True})
-    if config.schedule != "plateau":
-        raise ValueError("refit_on_all replays a plateau run's learning rates; this run has none")
-    rates = run.history["learning_rate"][: run.metadata["best_epoch"]]
+    config = replace(config, refit=True)
+    images = np.concatenate([data.x_fit, data.x_val])
+    labels = one_hot(np.concatenate([data.y_fit, data.y_val]))
     seed_everything(config.seed)
-    model = build_model(config.model, config.learning_rate, config.augment)
-    replay = keras.callbacks.LearningRateScheduler(lambda epoch, _: float(rates[epoch]))
+    if config.schedule == "plateau":
+        if run is None:
+            raise ValueError("a plateau refit replays the rates of its validation run: pass run")
+        rates = run.history["learning_rate"][: run.metadata["best_epoch"]]
+        model = build_model(config.model, config.learning_rate, config.augment)
+        replay = keras.callbacks.LearningRateScheduler(lambda epoch, _: float(rates[epoch]))
+        epochs, callbacks = len(rates), [replay]
+    else:
+        model = build_model(config.model, learning_rate_for(config, len(images)), config.augment)
+        epochs, callbacks = config.epochs, []
+    log = EpochLog(epochs, verbose and run is None)  # a validation run has printed its epochs
     started = time.perf_counter()
     with batches_per_call(model):
-        model.fit(
-            np.concatenate([data.x_fit, data.x_val]),
-            one_hot(np.concatenate([data.y_fit, data.y_val])),
-            epochs=len(rates),
+        history = model.fit(
+            images,
+            labels,
+            epochs=epochs,
             batch_size=config.batch_size,
             shuffle=True,
             verbose=0,
-            callbacks=[replay],
+            callbacks=[*callbacks, log],
         )
     refit_seconds = time.perf_counter() - started
+    refit = {"epochs": epochs, "images": len(images), "seconds": round(refit_seconds, 2)}
+    if run is not None:
+        base = run.metadata
+        refit["validation_run_test_accuracy"] = run.test_accuracy
+    else:
+        base = {
+            "parameters": int(model.count_params()),
+            "epoch_seconds": log.seconds,
+            "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
+            "data_checksum": data.checksum,
+            "versions": _versions(),
+        }
     metadata = {
-        **run.metadata,
+        **base,
         "config": asdict(config),
         **score_on_test_set(model, data),
-        "train_seconds": round(run.metadata["train_seconds"] + refit_seconds, 2),
-        "refit": {
-            "epochs": len(rates),
-            "images": len(data.x_fit) + len(data.x_val),
-            "seconds": round(refit_seconds, 2),
-            "validation_run_test_accuracy": run.test_accuracy,
-        },
+        "train_seconds": round(base.get("train_seconds", 0.0) + refit_seconds, 2),
+        "refit": refit,
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     if verbose:
-        print(_refit_line(metadata["refit"]), flush=True)
+        print(_refit_line(refit), flush=True)
     path = cache_path(config, data)
     save_model(model, metadata, path)
     return TrainedModel(model, metadata, path, from_cache=False)

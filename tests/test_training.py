@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import pytest
 
+from mnistlib import training
 from mnistlib.models import ARCHITECTURE_REVISIONS, build_model
 from mnistlib.training import (
     BATCHES_PER_CALL,
@@ -19,6 +20,7 @@ from mnistlib.training import (
     TrainConfig,
     batches_per_call,
     best_epoch,
+    cache_path,
     fit_model,
     format_epoch,
     load_cached,
@@ -235,14 +237,42 @@ def test_refit_replays_the_plateau_rates(tiny, monkeypatch):
         return fit(self, *args, callbacks=[*callbacks, Spy()], **kwargs)
 
     monkeypatch.setattr(keras.Model, "fit", fit_with_spy)
-    refit_on_all(run, tiny, verbose=False)
+    refit_on_all(config, tiny, run, verbose=False)
     np.testing.assert_allclose(seen, [1e-3, 5e-4, 2.5e-4], rtol=1e-6)
 
 
-def test_refit_needs_a_plateau_run(tiny):
-    config = TrainConfig(model="mlp", epochs=2, batch_size=50, schedule="cosine", refit=True)
-    with pytest.raises(ValueError, match="plateau"):
-        load_or_train(config, tiny, verbose=False)
+def test_cosine_refit_needs_no_validation_run(tiny, monkeypatch, capsys):
+    config = TrainConfig(model="mlp", epochs=3, batch_size=50, schedule="cosine", refit=True)
+    stretched_over: list[int] = []
+    learning_rate_for = training.learning_rate_for
+
+    def spy(config, examples):
+        stretched_over.append(examples)
+        return learning_rate_for(config, examples)
+
+    monkeypatch.setattr(training, "learning_rate_for", spy)
+    refit = load_or_train(config, tiny)
+    assert stretched_over == [250]  # the schedule spans all 250 images, and no other run trained
+    assert not cache_path(dataclasses.replace(config, refit=False), tiny).exists()
+    assert refit.metadata["refit"] == {
+        "epochs": 3,
+        "images": 250,
+        "seconds": refit.metadata["train_seconds"],
+    }
+    assert int(refit.model.optimizer.iterations) == 3 * 5
+    assert sorted(refit.history) == ["accuracy", "loss"]  # its own training curves
+    assert refit.test_accuracy > 0.9
+    log = capsys.readouterr().out.splitlines()
+    assert [line.split()[:2] for line in log[:3]] == [["epoch", f"{n}/3"] for n in (1, 2, 3)]
+    assert log[3].startswith("refit on all 250 training images: 3 epochs")
+    cached = load_or_train(config, tiny)
+    assert cached.from_cache and capsys.readouterr().out.splitlines() == log
+
+
+def test_plateau_refit_needs_its_validation_run(tiny):
+    config = TrainConfig(model="mlp", epochs=2, batch_size=50, refit=True)
+    with pytest.raises(ValueError, match="validation run"):
+        refit_on_all(config, tiny, verbose=False)
     with pytest.raises(ValueError, match="load_or_train"):
         train(config, tiny)
 
