@@ -395,17 +395,26 @@ def train(config: TrainConfig, data: Prepared | None = None, verbose: bool = Tru
         "config": asdict(config),
         **score_on_test_set(model, data),
         "best_epoch": best_epoch(history.history),
-        "parameters": int(model.count_params()),
         "train_seconds": round(train_seconds, 2),
-        "epoch_seconds": log.seconds,
-        "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
-        "data_checksum": data.checksum,
-        "versions": _versions(),
+        **_fit_record(model, history, log, data),
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     path = cache_path(config, data)
     save_model(model, metadata, path)
     return TrainedModel(model, metadata, path, from_cache=False)
+
+
+def _fit_record(
+    model: keras.Model, history: keras.callbacks.History, log: EpochLog, data: Prepared
+) -> dict[str, Any]:
+    """What a training run saves about its fit: size, per-epoch times and curves, data, versions."""
+    return {
+        "parameters": int(model.count_params()),
+        "epoch_seconds": log.seconds,
+        "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
+        "data_checksum": data.checksum,
+        "versions": _versions(),
+    }
 
 
 def save_model(model: keras.Model, metadata: dict[str, Any], path: Path) -> None:
@@ -526,13 +535,7 @@ def refit_on_all(
         base = run.metadata
         refit["validation_run_test_accuracy"] = run.test_accuracy
     else:
-        base = {
-            "parameters": int(model.count_params()),
-            "epoch_seconds": log.seconds,
-            "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
-            "data_checksum": data.checksum,
-            "versions": _versions(),
-        }
+        base = _fit_record(model, history, log, data)
     metadata = {
         **base,
         "config": asdict(config),
