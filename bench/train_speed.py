@@ -3,9 +3,10 @@
 For each model, trains a few epochs on each side, each in a fresh process so that
 none inherits another's TensorFlow settings:
 
-* ``book``: ``mnistlib.training.train`` (seeding, op determinism, the epoch
-  log, evaluation and the atomic save included; its models are compiled with
-  ``steps_per_execution=10``, ten batches per call into the compiled graph);
+* ``book``: ``mnistlib.training.load_or_train`` on an empty cache, which
+  seeds, builds and compiles the model as the chapters do and trains it with
+  ``cached_fit`` (op determinism, ten batches per call into the compiled
+  graph, the log kept and the atomic save included);
 * ``plain``: the textbook script: a ``keras.Sequential`` of the same layers,
   compiled with Keras's defaults (one batch per call), ``model.fit`` on NumPy
   arrays with ``verbose=0``.
@@ -21,6 +22,7 @@ the fastest epoch is the one least slowed by the machine, as Python's
 ratios book / plain; it asserts nothing.
 
     python bench/train_speed.py [--epochs 3] [--rounds 3] [--models mlp cnn deeper-cnn]
+    python bench/train_speed.py --json bench/results/train_speed.json   # also keep the numbers
     python bench/train_speed.py --models deeper-cnn-bn wide-cnn --augment   # chapter 7
 
 With ``--augment`` both sides start with the same Keras augmentation layers.
@@ -39,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 from statistics import median
 
 
@@ -102,12 +105,12 @@ def augmentation_layers(L) -> list:
 
 
 def run_book(model: str, epochs: int, augment: bool) -> list[float]:
-    from mnistlib.training import TrainConfig, train
+    from mnistlib.training import TrainConfig, load_or_train
 
     with tempfile.TemporaryDirectory() as outputs:
-        os.environ["MNIST_OUTPUTS"] = outputs
-        trained = train(TrainConfig(model, epochs=epochs, augment=augment), verbose=False)
-    return trained.metadata["epoch_seconds"]
+        os.environ["MNIST_OUTPUTS"] = outputs  # an empty cache: it trains
+        trained = load_or_train(TrainConfig(model, epochs=epochs, augment=augment), verbose=False)
+    return trained.epoch_seconds
 
 
 def run_plain(model: str, epochs: int, augment: bool, deterministic: bool = False) -> list[float]:
@@ -168,6 +171,7 @@ def main() -> None:
     parser.add_argument(
         "--deterministic", action="store_true", help="also time the plain script with determinism"
     )
+    parser.add_argument("--json", help="also write the table and ratios to this JSON file")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -181,6 +185,7 @@ def main() -> None:
     sides = ["plain", *(["plain-det"] if args.deterministic else []), "book"]
     header = f"{'model':<11} {'side':<9} {'epoch 1 (s)':>11}"
     print(f"{header} {'later: median (s)':>18} {'fastest (s)':>12}")
+    results = []
     for model in args.models:
         first: dict[str, list[float]] = {side: [] for side in sides}
         later: dict[str, list[float]] = {side: [] for side in sides}
@@ -202,6 +207,22 @@ def main() -> None:
                 f" fastest {by_fastest:.2f}",
                 flush=True,
             )
+        results.append(
+            {
+                "model": model,
+                **{f"{side} median (s)": round(median(later[side]), 3) for side in sides},
+                **{f"{side} fastest (s)": round(min(later[side]), 3) for side in sides},
+                "ratio book / plain, median": round(
+                    median(later["book"]) / median(later["plain"]), 3
+                ),
+                "ratio book / plain, fastest": round(min(later["book"]) / min(later["plain"]), 3),
+            }
+        )
+    if args.json:
+        settings = {"epochs": args.epochs, "rounds": args.rounds, "augment": args.augment}
+        report = {"settings": settings, "measured_at": time.strftime("%Y-%m-%d"), "models": results}
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -19,10 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from mnistlib import __version__
+from mnistlib.configs import TrainConfig, book_config, book_models
 from mnistlib.data import MnistDataError, MnistNotFoundError, find_mnist, load_mnist
-
-#: The models the command line trains and uses (those of ``mnistlib.models``).
-MODEL_NAMES = ("mlp", "cnn", "deeper-cnn", "deeper-cnn-bn", "wide-cnn")
 
 
 def _data_command(args: argparse.Namespace) -> int:
@@ -37,9 +35,7 @@ def _data_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _config(args: argparse.Namespace):  # -> TrainConfig, imported late (TensorFlow)
-    from mnistlib.training import book_config
-
+def _config(args: argparse.Namespace) -> TrainConfig:
     overrides = {
         key: value
         for key, value in (
@@ -62,9 +58,7 @@ def _train_command(args: argparse.Namespace) -> int:
     trained = load_or_train(config)
     source = "reused from the cache" if trained.from_cache else "trained"
     print(f"{source}: {trained.path}")
-    print(
-        f"test accuracy {trained.test_accuracy:.2%}, test loss {trained.metadata['test_loss']:.4f}"
-    )
+    print(f"test accuracy {trained.test_accuracy:.2%}, test loss {trained.test_loss:.4f}")
     return 0
 
 
@@ -78,7 +72,7 @@ def _evaluate_command(args: argparse.Namespace) -> int:
     from mnistlib.training import load_or_train, prepare_data
 
     trained = load_or_train(_config(args), verbose=False)
-    data = prepare_data(trained.metadata["config"]["validation_fraction"])
+    data = prepare_data(trained.config.validation_fraction)
     probabilities = trained.model.predict(data.x_test, batch_size=1000, verbose=0)
     predicted = probabilities.argmax(axis=1)
     accuracy = float(np.mean(predicted == data.y_test))
@@ -110,7 +104,7 @@ def _predict_command(args: argparse.Namespace) -> int:
     elif args.model_file:
         reader = Predictor(load_model_file(args.model_file))
     else:
-        from mnistlib.training import book_config, load_or_train
+        from mnistlib.training import load_or_train
 
         reader = Predictor(load_or_train(book_config(args.model), verbose=False).model)
     predictions, failures = predict_files(reader, args.images)
@@ -129,7 +123,7 @@ def _predict_command(args: argparse.Namespace) -> int:
 def _export_command(args: argparse.Namespace) -> int:
     """Export a model to ONNX and check it against Keras on the 10,000 test images."""
     from mnistlib.export import TOLERANCE, check_onnx, export_onnx
-    from mnistlib.training import book_config, load_or_train, prepare_data
+    from mnistlib.training import load_or_train, prepare_data
 
     trained = load_or_train(book_config(args.model), verbose=False)
     path = export_onnx(trained.model, args.output or f"outputs/{args.model}.onnx")
@@ -149,7 +143,7 @@ def _export_command(args: argparse.Namespace) -> int:
 def _add_model_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
-        choices=MODEL_NAMES,
+        choices=book_models(),
         default="deeper-cnn",
         help="which of the book's models (default: deeper-cnn)",
     )

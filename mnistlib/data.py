@@ -42,6 +42,8 @@ IMAGE_MAGIC = 2051  # 0x00000803: unsigned bytes, three dimensions
 LABEL_MAGIC = 2049  # 0x00000801: unsigned bytes, one dimension
 IMAGE_SIDE = 28
 NUM_CLASSES = 10
+#: One image as the models take it: 28x28 pixels, one grey channel.
+INPUT_SHAPE = (IMAGE_SIDE, IMAGE_SIDE, 1)
 
 #: The four files of each split, by the names LeCun's site gave them.
 IDX_NAMES = {

@@ -11,7 +11,6 @@ models on the same images and compares every probability.
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +18,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mnistlib.data import IMAGE_SIDE
 from mnistlib.files import require_nonempty_file
 from mnistlib.prediction import DigitReader, ModelFileError, Predictor
+from mnistlib.store import atomic_write
 
 if TYPE_CHECKING:
     import keras
@@ -40,20 +41,15 @@ def export_onnx(model: keras.Model, path: str | os.PathLike[str]) -> Path:
     A model loaded from a ``.keras`` file has not yet been called, which
     Keras needs in order to know its input; one call on a blank image does it.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     model(np.zeros((1, *model.input_shape[1:]), dtype=np.float32))
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".onnx.tmp")
-    os.close(handle)
-    try:
+
+    def write(temporary: Path) -> None:
         with warnings.catch_warnings():  # tf2onnx probes NumPy for a name NumPy 2 dropped
             warnings.simplefilter("ignore", FutureWarning)
-            model.export(temporary, format="onnx", verbose=False)
+            model.export(str(temporary), format="onnx", verbose=False)
         os.chmod(temporary, 0o644)  # readable by a web server, like any file of the book
-        os.replace(temporary, path)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
-    return path
+
+    return atomic_write(path, write)
 
 
 class OnnxPredictor(DigitReader):
@@ -71,7 +67,8 @@ class OnnxPredictor(DigitReader):
         except Exception as error:  # ONNX Runtime raises its own types for a bad file
             raise ModelFileError(f"{self.path}: not a readable ONNX model ({error})") from error
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
-        if len(inputs) != 1 or list(inputs[0].shape[1:]) != [28, 28, 1] or len(outputs) != 1:
+        one_image = [IMAGE_SIDE, IMAGE_SIDE, 1]
+        if len(inputs) != 1 or list(inputs[0].shape[1:]) != one_image or len(outputs) != 1:
             raise ModelFileError(
                 f"{self.path}: not a digit model (inputs {[i.shape for i in inputs]}; "
                 "expected one input of shape (n, 28, 28, 1))"
@@ -80,7 +77,7 @@ class OnnxPredictor(DigitReader):
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """Ten probabilities per image; ``images`` is (n, 28, 28) or (n, 28, 28, 1) in [0, 1]."""
-        batch = np.asarray(images, dtype=np.float32).reshape(-1, 28, 28, 1)
+        batch = np.asarray(images, dtype=np.float32).reshape(-1, IMAGE_SIDE, IMAGE_SIDE, 1)
         return self.session.run(None, {self.input_name: batch})[0]
 
 

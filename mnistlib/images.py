@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
+from mnistlib.data import IMAGE_SIDE
 from mnistlib.files import require_nonempty_file
 
 __all__ = [
@@ -39,7 +40,7 @@ WORKING_SIDE = 1024
 
 #: Side of the box the digit is scaled into, and of the whole field.
 DIGIT_BOX = 20
-FIELD = 28
+FIELD = IMAGE_SIDE
 
 #: A pixel counts as ink when it is at least this far from paper towards ink,
 #: as a share of the picture's contrast.

@@ -1,10 +1,12 @@
 """The book's models, one small builder each, in Keras 3's functional style.
 
-Every builder takes 28x28x1 images scaled to [0, 1] and returns a compiled
-model whose last layer gives ten probabilities (softmax), trained with the
-Adam optimiser on the categorical cross-entropy of one-hot labels. With
-``augment=True`` the model starts with :func:`digit_augmentation`, random
-small rotations, zooms and shifts that act only while it trains.
+Every builder takes 28x28x1 images scaled to [0, 1] and returns a model
+whose last layer gives ten probabilities (softmax), not yet compiled: the
+chapters write ``model.compile`` on the page. With ``augment=True`` the
+model starts with :func:`digit_augmentation`, random small rotations, zooms
+and shifts that act only while it trains. :func:`build_model` builds a model
+by name and compiles it as the chapters do, for the command line and the
+cache.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from collections.abc import Callable
 import keras
 from keras import layers
 
+from mnistlib.data import INPUT_SHAPE, NUM_CLASSES
+
 __all__ = [
-    "ARCHITECTURE_REVISIONS",
     "MODEL_BUILDERS",
     "build_cnn",
     "build_deeper_cnn",
@@ -23,11 +26,9 @@ __all__ = [
     "build_mlp",
     "build_model",
     "build_wide_cnn",
+    "compile_for_digits",
     "digit_augmentation",
 ]
-
-INPUT_SHAPE = (28, 28, 1)
-NUM_CLASSES = 10
 
 
 LearningRate = float | keras.optimizers.schedules.LearningRateSchedule
@@ -66,16 +67,16 @@ def compile_for_digits(model: keras.Model, learning_rate: LearningRate) -> keras
     return model
 
 
-def build_mlp(learning_rate: LearningRate = 1e-3, augment: bool = False) -> keras.Model:
+def build_mlp(augment: bool = False) -> keras.Model:
     """Multilayer perceptron: flatten 784 pixels, one hidden layer of 784, softmax."""
     inputs, x = digit_input(augment)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(784, activation="relu", name="hidden")(x)
     outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities")(x)
-    return compile_for_digits(keras.Model(inputs, outputs, name="mlp"), learning_rate)
+    return keras.Model(inputs, outputs, name="mlp")
 
 
-def build_cnn(learning_rate: LearningRate = 1e-3, augment: bool = False) -> keras.Model:
+def build_cnn(augment: bool = False) -> keras.Model:
     """Convolutional network: 32 5x5 filters, 2x2 max-pooling, dropout, dense 128, softmax."""
     inputs, x = digit_input(augment)
     x = layers.Conv2D(32, 5, activation="relu", name="conv")(x)
@@ -84,10 +85,10 @@ def build_cnn(learning_rate: LearningRate = 1e-3, augment: bool = False) -> kera
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(128, activation="relu", name="dense")(x)
     outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities")(x)
-    return compile_for_digits(keras.Model(inputs, outputs, name="cnn"), learning_rate)
+    return keras.Model(inputs, outputs, name="cnn")
 
 
-def build_deeper_cnn(learning_rate: LearningRate = 1e-3, augment: bool = False) -> keras.Model:
+def build_deeper_cnn(augment: bool = False) -> keras.Model:
     """Two convolution blocks (30 5x5, then 15 3x3 filters), dropout, dense 128 and 50."""
     inputs, x = digit_input(augment)
     x = layers.Conv2D(30, 5, activation="relu", name="conv1")(x)
@@ -99,7 +100,7 @@ def build_deeper_cnn(learning_rate: LearningRate = 1e-3, augment: bool = False) 
     x = layers.Dense(128, activation="relu", name="dense1")(x)
     x = layers.Dense(50, activation="relu", name="dense2")(x)
     outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities")(x)
-    return compile_for_digits(keras.Model(inputs, outputs, name="deeper_cnn"), learning_rate)
+    return keras.Model(inputs, outputs, name="deeper_cnn")
 
 
 def conv_bn_block(
@@ -125,7 +126,7 @@ def conv_bn_block(
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
-def build_deeper_cnn_bn(learning_rate: LearningRate = 1e-3, augment: bool = False) -> keras.Model:
+def build_deeper_cnn_bn(augment: bool = False) -> keras.Model:
     """The deeper CNN with batch normalisation after each convolution and dense layer."""
     inputs, x = digit_input(augment)
     x = conv_bn_block(x, 30, 5, pool=True, name="block1")
@@ -137,7 +138,7 @@ def build_deeper_cnn_bn(learning_rate: LearningRate = 1e-3, augment: bool = Fals
         x = layers.BatchNormalization(name=f"dense{index}_bn")(x)
         x = layers.ReLU(name=f"dense{index}_relu")(x)
     outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities")(x)
-    return compile_for_digits(keras.Model(inputs, outputs, name="deeper_cnn_bn"), learning_rate)
+    return keras.Model(inputs, outputs, name="deeper_cnn_bn")
 
 
 #: (filters, kernel size, pooled, padding) of each block of :func:`build_wide_cnn`.
@@ -149,7 +150,7 @@ WIDE_BLOCKS = (
 )
 
 
-def build_wide_cnn(learning_rate: LearningRate = 1e-3, augment: bool = False) -> keras.Model:
+def build_wide_cnn(augment: bool = False) -> keras.Model:
     """An all-convolutional network: four wider blocks, no hidden dense layer.
 
     28x28 -> 24x24 (pooled to 12x12) -> 10x10 -> 8x8 (pooled to 4x4) -> 2x2,
@@ -163,7 +164,7 @@ def build_wide_cnn(learning_rate: LearningRate = 1e-3, augment: bool = False) ->
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dropout(0.3, name="dropout")(x)
     outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities")(x)
-    return compile_for_digits(keras.Model(inputs, outputs, name="wide_cnn"), learning_rate)
+    return keras.Model(inputs, outputs, name="wide_cnn")
 
 
 #: The models by the names the command line and the cache use.
@@ -175,16 +176,11 @@ MODEL_BUILDERS: dict[str, Callable[..., keras.Model]] = {
     "wide-cnn": build_wide_cnn,
 }
 
-#: How many times a builder's layers have changed since the book first shipped
-#: it. The model cache's key includes it, so that a model saved from the old
-#: layers is never loaded for the new ones.
-ARCHITECTURE_REVISIONS = {"wide-cnn": 2}
-
 
 def build_model(
     name: str, learning_rate: LearningRate = 1e-3, augment: bool = False
 ) -> keras.Model:
-    """Build the model called ``name`` (one of :data:`MODEL_BUILDERS`)."""
+    """Build the model called ``name`` (one of :data:`MODEL_BUILDERS`), compiled."""
     if name not in MODEL_BUILDERS:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODEL_BUILDERS)}")
-    return MODEL_BUILDERS[name](learning_rate=learning_rate, augment=augment)
+    return compile_for_digits(MODEL_BUILDERS[name](augment=augment), learning_rate)

@@ -199,12 +199,17 @@ def plot_projection(points: np.ndarray, labels: np.ndarray, title: str) -> Figur
 
 
 def plot_history(history: dict[str, list[float]], title: str = "") -> Figure:
-    """Learning curves: loss and accuracy per epoch, on training and validation data."""
+    """Learning curves: loss and accuracy per epoch, on training and validation data.
+
+    ``history`` is Keras's ``History.history``; a run without validation data
+    has only the training curves.
+    """
     epochs = np.arange(1, len(history["loss"]) + 1)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
         ax.plot(epochs, history[metric], "o-", label="training")
-        ax.plot(epochs, history[f"val_{metric}"], "s-", label="validation")
+        if f"val_{metric}" in history:
+            ax.plot(epochs, history[f"val_{metric}"], "s-", label="validation")
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.set_xticks(epochs if len(epochs) <= 15 else epochs[::2])

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mnistlib.data import INPUT_SHAPE, NUM_CLASSES
 from mnistlib.files import require_nonempty_file
 from mnistlib.images import ImageInputError, preprocess_file
 
@@ -59,7 +60,8 @@ def load_model_file(path: str | os.PathLike[str]) -> keras.Model:
         raise ModelFileError(f"{path}: damaged or not a Keras model ({error})") from error
     except Exception as error:  # Keras raises many types for a damaged archive
         raise ModelFileError(f"{path}: damaged or not a Keras model ({error})") from error
-    if tuple(model.input_shape[1:]) != (28, 28, 1) or tuple(model.output_shape[1:]) != (10,):
+    shapes = tuple(model.input_shape[1:]), tuple(model.output_shape[1:])
+    if shapes != (INPUT_SHAPE, (NUM_CLASSES,)):
         raise ModelFileError(
             f"{path}: not a digit model (input {model.input_shape}, output {model.output_shape};"
             " expected (None, 28, 28, 1) and (None, 10))"
@@ -106,12 +108,12 @@ class Predictor(DigitReader):
         import tensorflow as tf
 
         self.model = model
-        signature = [tf.TensorSpec([None, 28, 28, 1], tf.float32)]
+        signature = [tf.TensorSpec([None, *INPUT_SHAPE], tf.float32)]
         self._forward = tf.function(lambda x: model(x, training=False), input_signature=signature)
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """Ten probabilities per image; ``images`` is (n, 28, 28) or (n, 28, 28, 1) in [0, 1]."""
-        batch = np.asarray(images, dtype=np.float32).reshape(-1, 28, 28, 1)
+        batch = np.asarray(images, dtype=np.float32).reshape(-1, *INPUT_SHAPE)
         return self._forward(batch).numpy()
 
 

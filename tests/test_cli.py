@@ -69,14 +69,10 @@ def test_train_then_evaluate_on_real_mnist(tmp_path, monkeypatch, capsys):
     assert (figures / "mlp-mistakes.png").stat().st_size > 10_000
 
 
-def test_every_model_has_a_command_line_name_and_a_book_configuration():
-    from mnistlib.cli import MODEL_NAMES
-    from mnistlib.models import MODEL_BUILDERS
-    from mnistlib.training import book_config
+def test_the_command_line_offers_every_book_model():
+    from mnistlib.cli import build_parser
+    from mnistlib.configs import book_models
 
-    assert set(MODEL_NAMES) == set(MODEL_BUILDERS)
-    for name in MODEL_NAMES:
-        assert book_config(name).model == name
-    assert book_config("wide-cnn").augment and book_config("wide-cnn").schedule == "cosine"
-    with pytest.raises(ValueError, match="unknown model 'resnet'"):
-        book_config("resnet")
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    model_option = next(a for a in train._actions if a.dest == "model")
+    assert tuple(model_option.choices) == book_models()

@@ -45,6 +45,11 @@ def test_learning_rate_reaches_the_optimiser():
     assert float(model.optimizer.learning_rate) == pytest.approx(0.01)
 
 
+@pytest.mark.parametrize("name", sorted(MODEL_BUILDERS))
+def test_builders_leave_compiling_to_the_caller(name):
+    assert getattr(MODEL_BUILDERS[name](), "optimizer", None) is None  # the chapters compile
+
+
 def test_unknown_model_name():
     with pytest.raises(ValueError, match="unknown model 'resnet'"):
         build_model("resnet")
