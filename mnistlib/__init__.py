@@ -5,7 +5,10 @@ Modules, each small enough to read in one sitting:
 * :mod:`mnistlib.data`: find, read, check and prepare MNIST;
 * :mod:`mnistlib.files`: the existence and emptiness check shared by every file reader;
 * :mod:`mnistlib.models`: the book's networks and digit augmentation;
-* :mod:`mnistlib.training`: seeded training and the model cache;
+* :mod:`mnistlib.cache`: ``cached_fit``, Keras's ``model.fit`` remembered;
+* :mod:`mnistlib.store`: where trained models are kept, written atomically and checked;
+* :mod:`mnistlib.configs`: the chapters' training runs, by name;
+* :mod:`mnistlib.training`: ``load_or_train``, a chapter's training repeated by name;
 * :mod:`mnistlib.evaluation`: scores, confusion, mistakes, ensembles, timing;
 * :mod:`mnistlib.robustness`: test digits shifted, rotated and noised;
 * :mod:`mnistlib.images`: turn a person's picture into an MNIST-like input;

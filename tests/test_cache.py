@@ -9,7 +9,8 @@ import keras
 import numpy as np
 import pytest
 
-from mnistlib.cache import BATCHES_PER_CALL, cached_fit, fit_key
+from mnistlib.cache import BATCHES_PER_CALL, cached_fit
+from mnistlib.fitkey import fit_key
 from mnistlib.store import StoreError, atomic_write, read_record
 
 
