@@ -86,8 +86,10 @@ WIDE_SEARCH = {
 }
 
 #: The peak learning rate that chapter 7's search chose on the validation split
-#: (the chapter checks that this is still its choice).
-WIDE_CHOSEN_PEAK = 4e-3
+#: (the chapter checks that this is still its choice). The choice depends on
+#: the CPU's arithmetic: 0.004 on the AMD EPYC machines that executed the
+#: chapter until November 2026, 0.008 on the Intel Xeon that executes it now.
+WIDE_CHOSEN_PEAK = 8e-3
 
 #: The book's final run of every model: chapters 2-4's, or chapter 7's best.
 FINAL_CONFIGS = {
