@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from keras.optimizers.schedules import LearningRateSchedule
+    import keras
 
 __all__ = [
     "BOOK_CONFIGS",
@@ -111,7 +111,9 @@ def book_config(model: str) -> TrainConfig:
     return FINAL_CONFIGS[model]
 
 
-def warmup_cosine(peak: float, steps: int, warmup_fraction: float = 0.15) -> LearningRateSchedule:
+def warmup_cosine(
+    peak: float, steps: int, warmup_fraction: float = 0.15
+) -> keras.optimizers.schedules.LearningRateSchedule:
     """Keras's ``CosineDecay`` with a warm-up: the rate climbs linearly from a
     tenth of ``peak`` to ``peak`` over the first steps, then follows half a
     cosine down to zero at the last step (a "one-cycle" shape).
@@ -128,7 +130,9 @@ def warmup_cosine(peak: float, steps: int, warmup_fraction: float = 0.15) -> Lea
     )
 
 
-def learning_rate_for(config: TrainConfig, examples: int) -> float | LearningRateSchedule:
+def learning_rate_for(
+    config: TrainConfig, examples: int
+) -> float | keras.optimizers.schedules.LearningRateSchedule:
     """The optimiser's learning rate: fixed (the plateau callback lowers it) or a schedule."""
     if config.schedule == "cosine":
         steps = math.ceil(examples / config.batch_size) * config.epochs

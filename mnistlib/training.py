@@ -39,6 +39,8 @@ from mnistlib.data import (
 )
 from mnistlib.models import build_model
 
+# The configurations are also importable from here, as chapters 5-8 and the
+# command line have always imported them (mnistlib.configs documents them).
 __all__ = [
     "BOOK_CONFIGS",
     "LADDER_CONFIGS",
