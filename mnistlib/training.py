@@ -11,7 +11,6 @@ trained (or trains it, the same way). The result is a
 from __future__ import annotations
 
 import functools
-import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -31,7 +30,6 @@ from mnistlib.configs import (
 )
 from mnistlib.data import (
     add_channel_axis,
-    data_fingerprint,
     load_mnist,
     one_hot,
     scale_pixels,
@@ -75,7 +73,6 @@ class Prepared:
     y_val: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
-    checksum: str  # of the raw training and test data
 
 
 @functools.lru_cache(maxsize=2)
@@ -86,15 +83,12 @@ def prepare_data(validation_fraction: float = 0.1, seed: int = 0) -> Prepared:
     its arrays are read-only so that no caller can change them for the others.
     """
     (x_train, y_train), (x_test, y_test) = load_mnist()
-    checksum = hashlib.sha256(
-        "".join(data_fingerprint(a) for a in (x_train, y_train, x_test, y_test)).encode()
-    ).hexdigest()
     images = add_channel_axis(scale_pixels(x_train))
     (x_fit, y_fit), (x_val, y_val) = split_validation(images, y_train, validation_fraction, seed)
     arrays = [x_fit, y_fit, x_val, y_val, add_channel_axis(scale_pixels(x_test)), y_test]
     for array in arrays:
         array.flags.writeable = False
-    return Prepared(*arrays, checksum=checksum)
+    return Prepared(*arrays)
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ def tiny() -> Prepared:
     x_fit, y_fit = make(200)
     x_val, y_val = make(50)
     x_test, y_test = make(50)
-    return Prepared(x_fit, y_fit, x_val, y_val, x_test, y_test, checksum="tiny")
+    return Prepared(x_fit, y_fit, x_val, y_val, x_test, y_test)
 
 
 CONFIG = TrainConfig(model="mlp", epochs=3, batch_size=50)
