@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 HIDING_TAGS = {"remove-cell", "remove-input", "hide-input", "hide-cell"}
 #: The chapters whose visible cells hold the Keras workflow (issue 16).
-KERAS_CHAPTERS = ["02_mlp_baseline", "03_cnn", "04_deeper_cnn"]
+KERAS_CHAPTERS = ["mlp_baseline", "cnn", "deeper_cnn"]
 PLUMBING = ("batches_per_call", "fit_model", "refit_on_all", "steps_per_execution")
 
 

@@ -82,12 +82,12 @@ def test_search_finds_convolution(browser, server):
     page.wait_for_selector("#search-results ul.search li", timeout=15_000)
     found = page.eval_on_selector_all("#search-results ul.search li a", "a => a.map(x => x.href)")
     page.close()
-    assert any("03_cnn" in link for link in found), found
+    assert any("cnn" in link for link in found), found
     assert not errors
 
 
 def test_download_button_gives_a_real_notebook(browser, server):
-    page, errors = open_page(browser, f"{server}/notebooks/03_cnn.html")
+    page, errors = open_page(browser, f"{server}/notebooks/cnn.html")
     hrefs = page.eval_on_selector_all(
         ".dropdown-download-buttons a", "links => links.map(a => a.href)"
     )
@@ -103,7 +103,7 @@ def test_download_button_gives_a_real_notebook(browser, server):
 
 def test_screenshots_light_and_dark(browser, server):
     SHOTS.mkdir(parents=True, exist_ok=True)
-    for name, path in (("home", HOME), ("chapter", "notebooks/03_cnn.html")):
+    for name, path in (("home", HOME), ("chapter", "notebooks/cnn.html")):
         for scheme in ("light", "dark"):
             page, errors = open_page(browser, f"{server}/{path}", color_scheme=scheme)
             page.evaluate(f"document.documentElement.dataset.theme = '{scheme}'")

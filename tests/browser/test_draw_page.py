@@ -21,7 +21,7 @@ from mnistlib.prediction import Predictor
 
 pytestmark = pytest.mark.browser
 
-PAGE = "notebooks/08_draw_a_digit.html"
+PAGE = "notebooks/draw_a_digit.html"
 PAD = 280  # the drawing canvas's own pixels
 TIMINGS: dict[str, float] = {}
 
