@@ -1,8 +1,8 @@
 """The chapters' training runs, by name: what the command line and later chapters reuse.
 
-Chapters 2-4 write their training out in Keras on the page; these records
-hold the same settings, so that :func:`mnistlib.training.load_or_train`
-repeats exactly that training (and finds it in the cache).
+The model chapters (the MLP, the CNN, the deeper CNN) write their training out
+in Keras on the page; these records hold the same settings, so that
+:func:`mnistlib.training.load_or_train` repeats exactly that training (and finds it in the cache).
 """
 
 from __future__ import annotations
@@ -55,9 +55,9 @@ class TrainConfig:
             raise ValueError(f"unknown schedule {self.schedule!r}; choose one of {SCHEDULES}")
 
 
-#: The book's training run of each model of chapters 2-4. Each holds out a
-#: tenth of the training images for validation and keeps the weights of its
-#: best epoch on them.
+#: The book's training run of each model of the model chapters (MLP, CNN,
+#: deeper CNN). Each holds out a tenth of the training images for validation
+#: and keeps the weights of its best epoch on them.
 BOOK_CONFIGS = {
     # Half Adam's default rate: the large dense layer overfits within a few
     # epochs at 0.001, and smaller steps give a steadier validation curve.
@@ -68,7 +68,7 @@ BOOK_CONFIGS = {
     "deeper-cnn": TrainConfig("deeper-cnn", epochs=12),
 }
 
-#: The ladder of chapter 7 on the deeper CNN, each step keeping the one before
+#: The ladder of "Training better networks" on the deeper CNN, each step keeping the one before
 #: and adding one idea (the wider network that comes next is :data:`WIDE_SEARCH`).
 LADDER_CONFIGS = {
     "+ batch normalisation": TrainConfig("deeper-cnn-bn", epochs=12),
@@ -78,20 +78,21 @@ LADDER_CONFIGS = {
     ),
 }
 
-#: Chapter 7's search over the wide all-convolutional network, with augmentation
-#: and the warm-up and cosine schedule, at three peak learning rates.
+#: The search of "Training better networks" over the wide all-convolutional
+#: network, with augmentation and the warm-up and cosine schedule, at three peak learning rates.
 WIDE_SEARCH = {
     peak: TrainConfig("wide-cnn", epochs=15, learning_rate=peak, augment=True, schedule="cosine")
     for peak in (2e-3, 4e-3, 8e-3)
 }
 
-#: The peak learning rate that chapter 7's search chose on the validation split
-#: (the chapter checks that this is still its choice). The choice depends on
+#: The peak learning rate that the search of "Training better networks" chose
+#: on the validation split (the chapter checks that this is still its choice). The choice depends on
 #: the CPU's arithmetic: 0.004 on the AMD EPYC machines that executed the
 #: chapter until November 2026, 0.008 on the Intel Xeon that executes it now.
 WIDE_CHOSEN_PEAK = 8e-3
 
-#: The book's final run of every model: chapters 2-4's, or chapter 7's best.
+#: The book's final run of every model: the model chapters', or the best of
+#: "Training better networks".
 FINAL_CONFIGS = {
     **BOOK_CONFIGS,
     "deeper-cnn-bn": LADDER_CONFIGS["+ batch normalisation"],
@@ -105,7 +106,7 @@ def book_models() -> tuple[str, ...]:
 
 
 def book_config(model: str) -> TrainConfig:
-    """The book's final training run of ``model``: chapters 2-4's, or chapter 7's best."""
+    """The book's final training run of ``model`` (its chapter's, or the best wide CNN)."""
     if model not in FINAL_CONFIGS:
         raise ValueError(f"unknown model {model!r}; choose one of {', '.join(FINAL_CONFIGS)}")
     return FINAL_CONFIGS[model]

@@ -36,6 +36,7 @@ def comparison_table(models: Mapping[str, TrainedModel]) -> pd.DataFrame:
     model refitted after its validation run); "best epoch" is the one whose
     weights the model kept (a refit trains for exactly that many epochs),
     and the time is that of the whole run on the machine that trained it.
+    A table to read: the counts are text with thousands separators ("623,290").
     """
     import pandas as pd
 
@@ -46,16 +47,19 @@ def comparison_table(models: Mapping[str, TrainedModel]) -> pd.DataFrame:
                 "model": name,
                 "test accuracy (%)": round(100 * trained.test_accuracy, 2),
                 "test error (%)": round(100 * (1 - trained.test_accuracy), 2),
-                "weights": trained.parameters,
-                "training images": (
-                    trained.refit.images if trained.refit else len(trained.data.x_fit)
-                ),
+                "weights": f"{trained.parameters:,}",
+                "training images": f"{training_images(trained):,}",
                 "epochs": trained.config.epochs,
                 "best epoch": trained.best_epoch,
                 "training time": f"{trained.train_seconds:.1f} s",
             }
         )
     return pd.DataFrame(rows).set_index("model")
+
+
+def training_images(trained: TrainedModel) -> int:
+    """The images of a model's final fit: all of them for a refit, else the fit split."""
+    return trained.refit.images if trained.refit else len(trained.data.x_fit)
 
 
 def ensemble_probabilities(models: Sequence[keras.Model], images: np.ndarray) -> np.ndarray:
@@ -81,8 +85,9 @@ def per_digit_report(y_true: np.ndarray, y_pred: np.ndarray) -> pd.DataFrame:
     )
     table = pd.DataFrame(report).T
     table.index = [str(i) for i in range(10)] + list(table.index[10:])
-    table["support"] = table["support"].astype(int)
-    return table.round(4)
+    table = table.round(4)
+    table["support"] = [f"{int(n):,}" for n in table["support"]]  # 10,000, not 10000
+    return table
 
 
 def confused_pairs(matrix: np.ndarray, top: int = 5) -> list[tuple[int, int, int]]:

@@ -1,6 +1,6 @@
 """Turn a person's picture of a digit into an MNIST-like 28x28 input.
 
-MNIST's digits were made this way (LeCun et al.): white ink on black,
+MNIST's digits were made this way (LeCun et al.): ink as high values on 0,
 each digit cropped to its ink, scaled so that its longer side is 20 pixels
 (keeping its shape, with anti-aliasing that gives grey edges), and placed in
 a 28x28 field so that its centre of mass is at the centre. A photo of a
@@ -57,7 +57,7 @@ class NoDigitError(ImageInputError):
 
 @dataclass
 class Steps:
-    """The pipeline's intermediate pictures, all with ink bright on black, in [0, 1]."""
+    """The pipeline's intermediate pictures in [0, 1], ink 1 and paper 0 (``gray`` aside)."""
 
     gray: np.ndarray  # the picture in grey, as loaded (paper light or dark)
     ink: np.ndarray  # background removed and inverted if needed: ink = 1

@@ -40,7 +40,14 @@ __all__ = [
     "use_book_style",
 ]
 
-DIGIT_CMAP = "gray_r"  # ink dark on light paper, as a reader writes
+#: How the book draws a digit: dark ink on light paper, as a reader writes one.
+#: (The numbers are the other way round: MNIST stores ink as high values.)
+DIGIT_CMAP = "gray_r"
+
+#: The widest figure, in inches, that the book's page shows at full size: its
+#: text column is about 690 CSS pixels, 7.2 inches at the figures' 96 dpi. A
+#: wider figure would be scaled down, and its titles with it.
+PAGE_WIDTH = 7.2
 
 
 def use_book_style() -> None:
@@ -55,6 +62,15 @@ def use_book_style() -> None:
             "figure.autolayout": False,
         }
     )
+
+
+def _page_size(width: float, height: float, keep_aspect: bool = True) -> tuple[float, float]:
+    """``(width, height)`` in inches, no wider than the page.
+
+    Pictures keep their aspect; charts (``keep_aspect=False``) keep their height.
+    """
+    scale = min(1.0, PAGE_WIDTH / width)
+    return width * scale, height * scale if keep_aspect else height
 
 
 def _hide_axes(axes: np.ndarray) -> None:
@@ -75,7 +91,7 @@ def _image_grid(
     """Pictures in rows of ``ncols`` cells of ``cell`` inches, empty cells hidden."""
     nrows = -(-len(pictures) // ncols)
     fig, axes = plt.subplots(
-        nrows, ncols, figsize=(ncols * cell[0], nrows * cell[1]), squeeze=False
+        nrows, ncols, figsize=_page_size(ncols * cell[0], nrows * cell[1]), squeeze=False
     )
     for index, ax in enumerate(axes.flat):
         if index < len(pictures):
@@ -113,7 +129,7 @@ def plot_digit_grid(
 ) -> Figure:
     """One row per digit 0-9, with ``per_digit`` random examples of it."""
     rng = np.random.default_rng(seed)
-    fig, axes = plt.subplots(10, per_digit, figsize=(per_digit * 0.8, 10 * 0.8))
+    fig, axes = plt.subplots(10, per_digit, figsize=_page_size(per_digit * 0.8, 10 * 0.8))
     for digit in range(10):
         chosen = rng.choice(np.flatnonzero(labels == digit), size=per_digit, replace=False)
         for ax, index in zip(axes[digit], chosen, strict=True):
@@ -132,7 +148,7 @@ def plot_class_balance(y_train: np.ndarray, y_test: np.ndarray) -> Figure:
         "share of the set (%)": np.concatenate(shares),
         "set": ["training"] * 10 + ["test"] * 10,
     }
-    fig, ax = plt.subplots(figsize=(9, 3.4))
+    fig, ax = plt.subplots(figsize=_page_size(9, 3.4, keep_aspect=False))
     sns.barplot(data=table, x="digit", y="share of the set (%)", hue="set", ax=ax)
     ax.axhline(10, color="black", linewidth=1, linestyle="--")
     ax.text(9.6, 10.1, "perfect balance", ha="right", va="bottom", fontsize=9)
@@ -150,7 +166,7 @@ def plot_mean_digits(images: np.ndarray, labels: np.ndarray) -> Figure:
 def plot_pixel_histogram(images: np.ndarray) -> Figure:
     """Histogram of all pixel values, on a log scale since most pixels are 0."""
     counts = np.bincount(images.ravel(), minlength=256)
-    fig, ax = plt.subplots(figsize=(8, 3.2))
+    fig, ax = plt.subplots(figsize=_page_size(8, 3.2, keep_aspect=False))
     ax.bar(np.arange(256), counts, width=1.0, color=sns.color_palette()[0])
     ax.set_yscale("log")
     ax.set_xlim(-1, 256)
@@ -162,7 +178,7 @@ def plot_pixel_histogram(images: np.ndarray) -> Figure:
 
 def plot_projection(points: np.ndarray, labels: np.ndarray, title: str) -> Figure:
     """Scatter 2-D points coloured by digit, with each digit's name at its centre."""
-    fig, ax = plt.subplots(figsize=(7, 6))
+    fig, ax = plt.subplots(figsize=_page_size(7, 6))
     palette = sns.color_palette("tab10", 10)
     for digit in range(10):
         mine = points[labels == digit]
@@ -205,7 +221,7 @@ def plot_history(history: dict[str, list[float]], title: str = "") -> Figure:
     has only the training curves.
     """
     epochs = np.arange(1, len(history["loss"]) + 1)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=_page_size(10, 3.6, keep_aspect=False))
     for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
         ax.plot(epochs, history[metric], "o-", label="training")
         if f"val_{metric}" in history:
@@ -223,7 +239,7 @@ def plot_history(history: dict[str, list[float]], title: str = "") -> Figure:
 def plot_comparison(names: Sequence[str], accuracies: Sequence[float]) -> Figure:
     """Horizontal bars of test error (%), the smaller the better, one per model."""
     errors = [100 * (1 - a) for a in accuracies]
-    fig, ax = plt.subplots(figsize=(7, 0.6 * len(names) + 1))
+    fig, ax = plt.subplots(figsize=_page_size(7, 0.6 * len(names) + 1))
     bars = ax.barh(list(names), errors, color=sns.color_palette()[: len(names)])
     ax.bar_label(bars, labels=[f"{e:.2f} %" for e in errors], padding=3)
     ax.invert_yaxis()
@@ -246,7 +262,7 @@ def plot_feature_maps(maps: np.ndarray, image: np.ndarray, ncols: int = 8) -> Fi
     """An input image, then what each filter of a layer made of it (maps: h, w, n)."""
     count = maps.shape[-1]
     nrows = -(-count // ncols)
-    fig = plt.figure(figsize=(ncols * 0.9 + 2.2, nrows * 0.9))
+    fig = plt.figure(figsize=_page_size(ncols * 0.9 + 2.2, nrows * 0.9))
     grid = fig.add_gridspec(nrows, ncols + 2)
     ax = fig.add_subplot(grid[: min(nrows, 2), :2])
     ax.imshow(image, cmap=DIGIT_CMAP)
@@ -262,7 +278,7 @@ def plot_feature_maps(maps: np.ndarray, image: np.ndarray, ncols: int = 8) -> Fi
 
 def plot_confusion_matrix(matrix: np.ndarray) -> Figure:
     """Seaborn heatmap of a 10x10 confusion matrix; the diagonal (right answers) greyed out."""
-    fig, ax = plt.subplots(figsize=(7.5, 6.2))
+    fig, ax = plt.subplots(figsize=_page_size(7.5, 6.2))
     off_diagonal = matrix.astype(float).copy()
     np.fill_diagonal(off_diagonal, np.nan)
     sns.heatmap(
@@ -300,7 +316,7 @@ def plot_prediction_grid(
     images: np.ndarray, true: np.ndarray, predicted: np.ndarray, nrows: int = 3, ncols: int = 5
 ) -> Figure:
     """A grid of digits titled 'predicted (true)', red where they differ."""
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * 1.6, nrows * 1.8))
+    fig, axes = plt.subplots(nrows, ncols, figsize=_page_size(ncols * 1.6, nrows * 1.8))
     for ax, image, t, p in zip(axes.flat, images, true, predicted, strict=False):
         ax.imshow(image, cmap=DIGIT_CMAP)
         ax.set_title(
@@ -313,7 +329,7 @@ def plot_prediction_grid(
 
 def plot_confidence(right: np.ndarray, wrong: np.ndarray) -> Figure:
     """Histograms of the model's probability for its answer, right and wrong answers apart."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    fig, axes = plt.subplots(1, 2, figsize=_page_size(10, 3.4, keep_aspect=False))
     bins = np.linspace(0, 1, 21)
     for ax, values, name, colour in ((axes[0], right, "right", 0), (axes[1], wrong, "wrong", 3)):
         ax.hist(values, bins=bins, color=sns.color_palette()[colour])
@@ -335,16 +351,16 @@ def plot_pictures(pictures: Sequence[np.ndarray], titles: Sequence[str], ncols: 
 def plot_steps(steps: object) -> Figure:
     """The preprocessing pipeline, one panel per step (a :class:`mnistlib.images.Steps`)."""
     panels = [
-        ("1. the picture in grey", steps.gray, "gray"),
-        ("2. ink = 1, paper = 0", steps.ink, "gray"),
-        ("3. cropped to the ink", steps.cropped, "gray"),
-        ("4. longer side 20 px", steps.scaled, "gray"),
-        ("5. centred in 28x28", steps.centred, "gray"),
+        ("1. in grey", steps.gray, "gray"),
+        ("2. ink 1, paper 0", steps.ink, DIGIT_CMAP),
+        ("3. cropped", steps.cropped, DIGIT_CMAP),
+        ("4. scaled", steps.scaled, DIGIT_CMAP),
+        ("5. centred", steps.centred, DIGIT_CMAP),
     ]
-    fig, axes = plt.subplots(1, len(panels), figsize=(3 * len(panels), 3.3))
+    fig, axes = plt.subplots(1, len(panels), figsize=_page_size(3 * len(panels), 3.3))
     for ax, (title, image, cmap) in zip(axes, panels, strict=True):
         ax.imshow(image, cmap=cmap, vmin=0, vmax=1)
-        ax.set_title(f"{title}\n{image.shape[1]}x{image.shape[0]} px", fontsize=10)
+        ax.set_title(f"{title}\n{image.shape[1]}x{image.shape[0]} px", fontsize=9)
     _hide_axes(axes)
     fig.tight_layout()
     return fig
@@ -352,7 +368,7 @@ def plot_steps(steps: object) -> Figure:
 
 def plot_learning_rate(steps: Sequence[int], rates: Sequence[float], title: str = "") -> Figure:
     """The learning rate against the training step."""
-    fig, ax = plt.subplots(figsize=(7, 3))
+    fig, ax = plt.subplots(figsize=_page_size(7, 3))
     ax.plot(steps, rates)
     ax.set_xlabel("training step (one batch)")
     ax.set_ylabel("learning rate")
@@ -368,7 +384,9 @@ def plot_robustness(table: pd.DataFrame) -> Figure:
     ``table`` is :func:`mnistlib.robustness.robustness_table`'s result.
     """
     kinds = list(dict.fromkeys(table["perturbation"]))
-    fig, axes = plt.subplots(1, len(kinds), figsize=(4.2 * len(kinds), 3.8), sharey=True)
+    fig, axes = plt.subplots(
+        1, len(kinds), figsize=_page_size(4.2 * len(kinds), 3.8, keep_aspect=False), sharey=True
+    )
     for ax, kind in zip(np.ravel(axes), kinds, strict=True):
         part = table[table["perturbation"] == kind]
         sns.lineplot(

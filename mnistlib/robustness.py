@@ -2,7 +2,7 @@
 
 Each perturbation takes a batch of images (N x 28 x 28 x 1, values in [0, 1])
 and an amount, and returns a new batch; SciPy's ``ndimage`` does the geometry
-(linear interpolation, empty paper filled in black).
+(linear interpolation, uncovered paper filled with 0, no ink).
 """
 
 from __future__ import annotations

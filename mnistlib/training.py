@@ -37,7 +37,7 @@ from mnistlib.data import (
 )
 from mnistlib.models import build_model
 
-# The configurations are also importable from here, as chapters 5-8 and the
+# The configurations are also importable from here, as the later chapters and the
 # command line have always imported them (mnistlib.configs documents them).
 __all__ = [
     "BOOK_CONFIGS",
@@ -141,7 +141,7 @@ class TrainedModel:
 
 
 def book_callbacks(config: TrainConfig) -> list[keras.callbacks.Callback]:
-    """The callbacks of a run with a validation split, as chapters 2-4 write them.
+    """The callbacks of a run with a validation split, as the model chapters write them.
 
     With the ``"plateau"`` schedule, ``ReduceLROnPlateau`` halves the learning
     rate when the validation loss has not improved for two epochs.
@@ -183,7 +183,7 @@ def _record(
 
 
 def _validation_run(config: TrainConfig, data: Prepared, verbose: bool) -> TrainedModel:
-    """Fit on the fit split, watching the validation split (chapters 2-4's ``fit``)."""
+    """Fit on the fit split, watching the validation split (the model chapters' ``fit``)."""
     model = _seeded_model(config, len(data.x_fit))
     history = cached_fit(
         model,

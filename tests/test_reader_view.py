@@ -122,3 +122,14 @@ def test_the_callbacks_are_written_out() -> None:
 def test_a_model_is_saved_and_loaded_on_the_page() -> None:
     code = "\n".join(visible_code(name) for name in KERAS_CHAPTERS)
     assert ".save(" in code and "keras.models.load_model(" in code
+
+
+#: A chapter reads in one sitting: at most this many cells on the page.
+MAX_VISIBLE_CELLS = 35
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+def test_a_chapter_reads_in_one_sitting(path: Path) -> None:
+    notebook = nbformat.read(path, as_version=4)
+    visible = [cell for cell in notebook.cells if not is_hidden(cell)]
+    assert len(visible) <= MAX_VISIBLE_CELLS, f"{path.name}: {len(visible)} cells on the page"

@@ -124,3 +124,41 @@ def test_figures_have_an_opaque_background_for_dark_mode():
             x, y = rgba.width - 1, rgba.height - 1
             corners = [rgba.getpixel(xy) for xy in ((0, 0), (x, 0), (0, y), (x, y))]
         assert all(alpha == 255 for *_, alpha in corners), f"{figure.name} is transparent"
+
+
+def numbered_chapters() -> list[str]:
+    """The chapters of the numbered parts of the table of contents, in reading order."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    return [
+        f"{chapter['file']}.html"
+        for part in toc["parts"]
+        if part.get("numbered")
+        for chapter in part["chapters"]
+    ]
+
+
+def test_the_sidebar_numbers_the_chapters_in_reading_order(browser, server):
+    page, errors = open_page(browser, f"{server}/{HOME}")
+    links = page.eval_on_selector_all(
+        "nav.bd-docs-nav a.reference",
+        "links => links.map(a => [a.href.split('#')[0], a.textContent.trim()])",
+    )
+    page.close()
+    titles = {href.removeprefix(f"{server}/"): text for href, text in links}
+    shown = [titles[chapter] for chapter in numbered_chapters()]
+    assert [title.split(".")[0] for title in shown] == [
+        str(n) for n in range(1, len(shown) + 1)
+    ], shown
+    assert not errors
+
+
+def test_home_page_opens_with_digits_and_every_page_has_the_licence(browser, server):
+    page, errors = open_page(browser, f"{server}/{HOME}")
+    first = page.eval_on_selector(
+        "main article", "a => a.querySelector('img, p, ul').tagName.toLowerCase()"
+    )
+    footer = page.inner_text(".extra_footer")
+    page.close()
+    assert first == "img", "the introduction should open with a picture"
+    assert "MIT License" in footer and "CC BY 4.0" in footer, footer
+    assert not errors

@@ -73,7 +73,7 @@
   function showInput(centred) {
     const pixels = new ImageData(P.FIELD, P.FIELD);
     centred.forEach((v, i) => {
-      const level = Math.round(255 * v); // ink bright on black, as the model sees it
+      const level = 255 - Math.round(255 * v); // ink dark on light, as the book draws digits
       pixels.data.set([level, level, level, 255], 4 * i);
     });
     seen.getContext("2d").putImageData(pixels, 0, 0);
