@@ -402,5 +402,9 @@ def plot_robustness(table: pd.DataFrame) -> Figure:
         )
         ax.set_title(kind)
         ax.set_xlabel(part["unit"].iloc[0])
-    fig.tight_layout()
+    first = np.ravel(axes)[0]
+    handles, labels = first.get_legend_handles_labels()
+    first.get_legend().remove()  # one legend for all panels, below them, over no curve
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     return fig
