@@ -33,9 +33,11 @@ __all__ = [
     "plot_mistakes",
     "plot_pictures",
     "plot_pixel_histogram",
+    "plot_pooling",
     "plot_prediction_grid",
     "plot_projection",
     "plot_robustness",
+    "plot_sliding_window",
     "plot_steps",
     "use_book_style",
 ]
@@ -249,12 +251,20 @@ def plot_comparison(names: Sequence[str], accuracies: Sequence[float]) -> Figure
     return fig
 
 
-def plot_filters(kernels: np.ndarray, ncols: int = 8) -> Figure:
-    """The learnt filters of a first convolution layer, kernel shape (h, w, 1, n)."""
+def plot_filters(
+    kernels: np.ndarray, ncols: int = 8, titles: Sequence[str] | None = None, size: float = 0.9
+) -> Figure:
+    """Learnt weights as pictures, red positive and blue negative, shape (h, w, 1, n).
+
+    The filters of a first convolution layer, or any weights laid out like an image.
+    """
     filters = np.moveaxis(kernels[:, :, 0, :], -1, 0)
     limit = float(np.abs(filters).max())
-    fig = _image_grid(filters, ncols, (0.9, 0.9), cmap="RdBu_r", vmin=-limit, vmax=limit)
-    fig.subplots_adjust(wspace=0.1, hspace=0.1)
+    fig = _image_grid(filters, ncols, (size, size), titles, cmap="RdBu_r", vmin=-limit, vmax=limit)
+    if titles is None:
+        fig.subplots_adjust(wspace=0.1, hspace=0.1)
+    else:
+        fig.tight_layout()
     return fig
 
 
@@ -273,6 +283,54 @@ def plot_feature_maps(maps: np.ndarray, image: np.ndarray, ncols: int = 8) -> Fi
         ax.imshow(maps[:, :, index], cmap="magma")
         _hide_axes(np.array([ax]))
     fig.subplots_adjust(wspace=0.1, hspace=0.1)
+    return fig
+
+
+def plot_sliding_window(
+    image: np.ndarray, feature_map: np.ndarray, positions: Sequence[tuple[int, int]]
+) -> Figure:
+    """A filter's window sliding over ``image``, and the feature map filled so far.
+
+    One column per position (row, column of the window's top-left pixel): the
+    image with the window outlined, and below it the map up to that position.
+    """
+    side = image.shape[0] - feature_map.shape[0] + 1  # the filter's size
+    fig, axes = plt.subplots(
+        2, len(positions), figsize=_page_size(1.6 * len(positions), 3.4), squeeze=False
+    )
+    order = np.arange(feature_map.size).reshape(feature_map.shape)
+    for column, (row, col) in enumerate(positions):
+        top, bottom = axes[0, column], axes[1, column]
+        top.imshow(image, cmap=DIGIT_CMAP)
+        top.add_patch(
+            plt.Rectangle((col - 0.5, row - 0.5), side, side, fill=False, color="crimson", lw=2)
+        )
+        top.set_title(f"window at ({row}, {col})", fontsize=9)
+        done = np.where(order <= row * feature_map.shape[1] + col, feature_map, np.nan)
+        bottom.imshow(done, cmap="magma", vmin=0, vmax=float(np.nanmax(feature_map)) or 1)
+        bottom.add_patch(plt.Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, color="crimson"))
+        bottom.set_title("map so far", fontsize=9)
+    _hide_axes(axes)
+    fig.tight_layout()
+    return fig
+
+
+def plot_pooling(feature_map: np.ndarray, pooled: np.ndarray) -> Figure:
+    """A feature map beside its max-pooled version, the pooling blocks outlined."""
+    fig, axes = plt.subplots(1, 2, figsize=_page_size(6, 3.2))
+    block = feature_map.shape[0] // pooled.shape[0]
+    top = float(feature_map.max()) or 1
+    for ax, picture, title in (
+        (axes[0], feature_map, f"feature map {feature_map.shape[0]}x{feature_map.shape[1]}"),
+        (axes[1], pooled, f"max-pooled {pooled.shape[0]}x{pooled.shape[1]}"),
+    ):
+        ax.imshow(picture, cmap="magma", vmin=0, vmax=top)
+        ax.set_title(title, fontsize=10)
+    for edge in np.arange(block, feature_map.shape[0], block) - 0.5:
+        axes[0].axhline(edge, color="white", lw=0.5)
+        axes[0].axvline(edge, color="white", lw=0.5)
+    _hide_axes(axes)
+    fig.tight_layout()
     return fig
 
 

@@ -133,3 +133,25 @@ def test_a_chapter_reads_in_one_sitting(path: Path) -> None:
     notebook = nbformat.read(path, as_version=4)
     visible = [cell for cell in notebook.cells if not is_hidden(cell)]
     assert len(visible) <= MAX_VISIBLE_CELLS, f"{path.name}: {len(visible)} cells on the page"
+
+
+def imported_modules(tree: ast.Module) -> set[str]:
+    """The top-level packages a cell imports."""
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_how_a_network_learns_teaches_in_numpy_alone() -> None:
+    """Its teaching cells use no Keras or TensorFlow; one cell compares with TensorFlow."""
+    notebook = nbformat.read(ROOT / "notebooks" / "how_a_network_learns.ipynb", as_version=4)
+    code = [c for c in notebook.cells if c.cell_type == "code" and not is_hidden(c)]
+    with_tensorflow = [
+        c.source for c in code if imported_modules(parse(c.source)) & {"keras", "tensorflow"}
+    ]
+    assert len(with_tensorflow) == 1 and "tf.GradientTape" in with_tensorflow[0]
+    assert all("keras" not in c.source for c in code)
