@@ -48,7 +48,7 @@ def comparison_table(models: Mapping[str, TrainedModel]) -> pd.DataFrame:
                 "test accuracy (%)": round(100 * trained.test_accuracy, 2),
                 "test error (%)": round(100 * (1 - trained.test_accuracy), 2),
                 "weights": f"{trained.parameters:,}",
-                "training images": f"{training_images(trained):,}",
+                "training images": f"{_training_images(trained):,}",
                 "epochs": trained.config.epochs,
                 "best epoch": trained.best_epoch,
                 "training time": f"{trained.train_seconds:.1f} s",
@@ -57,7 +57,7 @@ def comparison_table(models: Mapping[str, TrainedModel]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("model")
 
 
-def training_images(trained: TrainedModel) -> int:
+def _training_images(trained: TrainedModel) -> int:
     """The images of a model's final fit: all of them for a refit, else the fit split."""
     return trained.refit.images if trained.refit else len(trained.data.x_fit)
 
