@@ -51,6 +51,13 @@ FIGURES: dict[str, Callable[[], Figure]] = {
     "confidence": lambda: plots.plot_confidence(RNG.random(50), RNG.random(20)),
     "pictures": lambda: plots.plot_pictures([PHOTO] * 10, ["7-03.jpg\n400x300"] * 10, ncols=5),
     "steps": lambda: plots.plot_steps(preprocess(PHOTO)),
+    "weights as pictures": lambda: plots.plot_filters(
+        RNG.standard_normal((28, 28, 1, 10)), ncols=5, titles=list("0123456789"), size=1.4
+    ),
+    "sliding window": lambda: plots.plot_sliding_window(
+        DIGITS[0], RNG.random((24, 24)), [(0, 0), (4, 10), (12, 6), (23, 23)]
+    ),
+    "pooling": lambda: plots.plot_pooling(RNG.random((24, 24)), RNG.random((12, 12))),
     "robustness": lambda: plots.plot_robustness(
         pd.DataFrame(
             {
@@ -94,7 +101,10 @@ def test_text_is_at_least_nine_points(name: str) -> None:
     assert not small, small
 
 
-@pytest.mark.parametrize("name", ["digits, 30 titled, 6 a row", "mistakes", "pictures", "steps"])
+@pytest.mark.parametrize(
+    "name",
+    ["digits, 30 titled, 6 a row", "mistakes", "pictures", "steps", "sliding window"],
+)
 def test_titles_side_by_side_do_not_overlap(name: str) -> None:
     fig = FIGURES[name]()
     fig.canvas.draw()
