@@ -26,6 +26,15 @@ NOT_PROSE = [
     re.compile(r"\$\$.*?\$\$|\$[^$]*\$", re.DOTALL),  # maths
     re.compile(r"\]\([^)]*\)|https?://\S+"),  # link targets
 ]
+
+
+def text_outside_code(markdown: str) -> str:
+    """``markdown`` without glue roles, code, maths and link targets."""
+    for pattern in NOT_PROSE:
+        markdown = pattern.sub(" ", markdown)
+    return markdown
+
+
 NUMBER = r"\d+(?:[.,]\d+)?"
 PERCENTAGE = re.compile(
     rf"{NUMBER}(?:\s*[-\u2013]\s*{NUMBER})?\s*(?:%|per\s*cent|percent)", re.IGNORECASE
@@ -34,9 +43,8 @@ PERCENTAGE = re.compile(
 
 def hand_typed_percentages(markdown: str) -> list[str]:
     """The percentages in ``markdown`` outside glue roles, code, maths and links."""
-    for pattern in NOT_PROSE:
-        markdown = pattern.sub(" ", markdown)
-    return [" ".join(match.group().split()) for match in PERCENTAGE.finditer(markdown)]
+    prose = text_outside_code(markdown)
+    return [" ".join(match.group().split()) for match in PERCENTAGE.finditer(prose)]
 
 
 def markdown_of(path: Path) -> list[tuple[str, str]]:
@@ -99,9 +107,8 @@ ALLOWED_FACTS = {
 
 def hand_typed_facts(markdown: str) -> list[str]:
     """Counts with a unit (epochs, weights, images...) outside glue, code and maths."""
-    for pattern in NOT_PROSE:
-        markdown = pattern.sub(" ", markdown)
-    found = [" ".join(match.group().split()) for match in FACT.finditer(markdown)]
+    prose = text_outside_code(markdown)
+    found = [" ".join(match.group().split()) for match in FACT.finditer(prose)]
     return [fact for fact in found if not is_allowed(fact)]
 
 
@@ -160,10 +167,3 @@ def test_chapters_are_referred_to_by_label(path: Path) -> None:
         for match in CHAPTER_NUMBER.finditer(text_outside_code(text))
     ]
     assert not found, "chapter numbers typed by hand, use {numref}:\n" + "\n".join(found)
-
-
-def text_outside_code(markdown: str) -> str:
-    """``markdown`` without glue roles, code, maths and link targets."""
-    for pattern in NOT_PROSE:
-        markdown = pattern.sub(" ", markdown)
-    return markdown
