@@ -63,8 +63,8 @@ browser: $(BIN)/activate
 	$(BIN)/python -m pytest tests/browser -m browser
 
 ## bench: seconds per epoch, the book's training against plain Keras (and with determinism
-## alone); the table goes to bench/results/train_speed.json, which the appendix shows
-BENCH_JSON ?= bench/results/train_speed.json
+## alone); the table goes to mnistlib/results/train_speed.json, which the appendix shows
+BENCH_JSON ?= mnistlib/results/train_speed.json
 bench: $(BIN)/activate
 	$(BIN)/python bench/train_speed.py --rounds 2 --deterministic --json $(BENCH_JSON)
 

@@ -22,7 +22,7 @@ the fastest epoch is the one least slowed by the machine, as Python's
 ratios book / plain; it asserts nothing.
 
     python bench/train_speed.py [--epochs 3] [--rounds 3] [--models mlp cnn deeper-cnn]
-    python bench/train_speed.py --json bench/results/train_speed.json   # also keep the numbers
+    python bench/train_speed.py --json mnistlib/results/train_speed.json   # also keep the numbers
     python bench/train_speed.py --models deeper-cnn-bn wide-cnn --augment   # chapter 7
 
 With ``--augment`` both sides start with the same Keras augmentation layers.

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import platform
 import re
 import sys
@@ -36,7 +37,7 @@ import numpy as np
 from mnistlib.fitkey import CACHE_FORMAT, fit_key
 from mnistlib.store import StoreError, model_dir, read_record, write_entry
 
-__all__ = ["BATCHES_PER_CALL", "CachedHistory", "cached_fit"]
+__all__ = ["BATCHES_PER_CALL", "CachedHistory", "cached_fit", "measured_speed"]
 
 #: Batches per call into TensorFlow's compiled graph while a model trains.
 BATCHES_PER_CALL = 10
@@ -194,3 +195,14 @@ def _versions() -> dict[str, str]:
         "keras": keras.__version__,
         "numpy": np.__version__,
     }
+
+
+def measured_speed() -> dict[str, Any]:
+    """The last run of ``bench/train_speed.py`` (``make bench``), installed with the library.
+
+    Seconds per epoch of the book's training and of plain Keras, with the
+    machine and the settings of that run.
+    """
+    return json.loads(
+        (Path(__file__).resolve().parent / "results" / "train_speed.json").read_text()
+    )

@@ -123,10 +123,11 @@ def _predict_command(args: argparse.Namespace) -> int:
 def _export_command(args: argparse.Namespace) -> int:
     """Export a model to ONNX and check it against Keras on the 10,000 test images."""
     from mnistlib.export import TOLERANCE, check_onnx, export_onnx
+    from mnistlib.store import outputs_dir
     from mnistlib.training import load_or_train, prepare_data
 
     trained = load_or_train(book_config(args.model), verbose=False)
-    path = export_onnx(trained.model, args.output or f"outputs/{args.model}.onnx")
+    path = export_onnx(trained.model, args.output or outputs_dir() / f"{args.model}.onnx")
     print(f"exported {trained.path} to {path} ({path.stat().st_size:,} bytes)")
     check = check_onnx(trained.model, path, prepare_data().x_test)
     print(
@@ -220,7 +221,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_model_option(export)
     export.add_argument("--format", choices=("onnx",), default="onnx", help="file format")
-    export.add_argument("--output", help="the file to write (default: outputs/MODEL.onnx)")
+    export.add_argument(
+        "--output",
+        help="the file to write (default: MODEL.onnx in the outputs folder, beside the models)",
+    )
     export.set_defaults(run=_export_command)
     return parser
 

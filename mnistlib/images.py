@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -28,6 +29,7 @@ __all__ = [
     "naive_resize",
     "preprocess",
     "preprocess_file",
+    "sample_pictures",
 ]
 
 #: Pictures larger than this many pixels are refused before they are decoded
@@ -64,6 +66,16 @@ class Steps:
     cropped: np.ndarray  # cut to the ink's bounding box
     scaled: np.ndarray  # longer side 20 pixels, anti-aliased
     centred: np.ndarray  # 28x28, centre of mass in the middle: the model's input
+
+
+def sample_pictures() -> Path:
+    """The folder of the book's sample pictures, installed with the library.
+
+    It holds two folders: ``handwriting`` (real MNIST test digits made to look
+    like photos and scans) and ``fonts`` (typed digits). Each file's name
+    starts with the digit it shows.
+    """
+    return Path(__file__).resolve().parent / "samples"
 
 
 def load_grayscale(path: str | os.PathLike[str]) -> np.ndarray:

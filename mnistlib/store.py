@@ -21,6 +21,7 @@ __all__ = [
     "atomic_write",
     "file_sha256",
     "model_dir",
+    "outputs_dir",
     "read_record",
     "write_entry",
 ]
@@ -30,17 +31,22 @@ class StoreError(RuntimeError):
     """A stored model exists but cannot be trusted; the message says why."""
 
 
-def model_dir() -> Path:
-    """Where trained models are kept: ``$MNIST_OUTPUTS/models``, else ``outputs/models``.
+def outputs_dir() -> Path:
+    """Where the book's programs write: ``$MNIST_OUTPUTS``, else an ``outputs`` folder.
 
     ``outputs`` is the project's folder when ``mnistlib`` runs from a checkout
     of the book, otherwise the working directory's.
     """
     if os.environ.get("MNIST_OUTPUTS"):
-        return Path(os.environ["MNIST_OUTPUTS"]) / "models"
+        return Path(os.environ["MNIST_OUTPUTS"])
     project = Path(__file__).resolve().parent.parent
     base = project if (project / "pyproject.toml").is_file() else Path.cwd()
-    return base / "outputs" / "models"
+    return base / "outputs"
+
+
+def model_dir() -> Path:
+    """Where trained models are kept: the folder ``models`` of :func:`outputs_dir`."""
+    return outputs_dir() / "models"
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], Any]) -> Path:

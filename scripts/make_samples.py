@@ -1,6 +1,6 @@
 """Make the sample pictures of chapter 6 (run once; the results are committed).
 
-Two sets, in ``book/samples/``:
+Two sets, in ``mnistlib/samples/`` (installed with the library):
 
 * ``handwriting/``: 30 real handwritten digits, three of each, drawn at
   random (seeded) from the MNIST *test* set, which no model of the book
@@ -25,7 +25,7 @@ from scipy import ndimage
 
 from mnistlib.data import load_mnist
 
-OUT = Path(__file__).resolve().parent.parent / "book" / "samples"
+OUT = Path(__file__).resolve().parent.parent / "mnistlib" / "samples"
 FONTS = [
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
     "/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import keras
 import numpy as np
@@ -109,3 +110,24 @@ def test_export_command_on_the_book_model(tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"to {output}" in out and "same digit for 10,000" in out
     assert OnnxPredictor(output).probabilities(np.zeros((1, 28, 28))).shape == (1, 10)
+
+
+def test_the_drawing_page_serves_the_books_deeper_cnn():
+    """The page's copy of the model passes the chapter's check against the book's deeper CNN.
+
+    Renew the copy with
+    ``python -m mnistlib export --model deeper-cnn --output book/_static/demo/deeper-cnn.onnx``.
+    """
+    from pathlib import Path
+
+    from mnistlib.data import find_mnist
+    from mnistlib.training import book_config, load_or_train, prepare_data
+
+    if find_mnist() is None:
+        if os.environ.get("CI"):
+            pytest.fail("MNIST is needed to check the page's model")
+        pytest.skip("no MNIST on this machine; set MNIST_DATA")
+    page_model = Path(__file__).resolve().parent.parent / "book/_static/demo/deeper-cnn.onnx"
+    trained = load_or_train(book_config("deeper-cnn"), verbose=False)
+    check = check_onnx(trained.model, page_model, prepare_data().x_test)
+    assert check.passed and check.same_digit == 10_000, check

@@ -28,8 +28,13 @@ def is_hidden(cell: nbformat.NotebookNode) -> bool:
 
 
 def parse(source: str) -> ast.Module:
-    """The cell as Python, without IPython's ``%magic`` and ``!shell`` lines."""
-    lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
+    """The cell as Python, IPython's ``%magic`` and ``!shell`` lines read as ``pass``."""
+    lines = [
+        line[: len(line) - len(line.lstrip())] + "pass"
+        if line.lstrip().startswith(("%", "!"))
+        else line
+        for line in source.splitlines()
+    ]
     return ast.parse("\n".join(lines))
 
 
