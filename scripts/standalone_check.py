@@ -90,7 +90,7 @@ def run_alone(notebook: Path, folder: Path, bin_dir: Path, env: dict[str, str]) 
     """Execute ``notebook`` alone in ``folder`` without the library installed; its seconds."""
     python = str(bin_dir / "python")
     run([python, "-m", "pip", "uninstall", "--quiet", "--yes", DISTRIBUTION], env=env)
-    folder.mkdir()
+    folder.mkdir(parents=True)
     shutil.copy(notebook, folder)
     started = time.perf_counter()
     command = [
