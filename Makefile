@@ -25,7 +25,7 @@ ORT_FILES := ort.wasm.min.js ort-wasm-simd-threaded.mjs ort-wasm-simd-threaded.w
 
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: book test unit browser bench notebooks lint lab lock clean
+.PHONY: book test unit browser standalone bench notebooks lint lab lock clean
 
 $(BIN)/activate: requirements.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,11 @@ unit: $(BIN)/activate
 ## browser: open the built book (make book first) in headless Chromium and check every page
 browser: $(BIN)/activate
 	$(BIN)/python -m pytest tests/browser -m browser
+
+## standalone: each notebook alone in an empty folder, in a fresh environment where its install
+## cell installs the library (a wheel of the committed HEAD); models from outputs/ (make test first)
+standalone: $(BIN)/activate
+	$(BIN)/python scripts/standalone_check.py
 
 ## bench: seconds per epoch, the book's training against plain Keras (and with determinism
 ## alone); the table goes to mnistlib/results/train_speed.json, which the appendix shows

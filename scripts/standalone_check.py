@@ -22,6 +22,7 @@ Usage::
 
     python scripts/standalone_check.py                       # every notebook
     python scripts/standalone_check.py --notebooks cnn evaluation
+    python scripts/standalone_check.py --notebooks path/to/other.ipynb
 """
 
 from __future__ import annotations
@@ -110,12 +111,17 @@ def run_alone(notebook: Path, folder: Path, bin_dir: Path, env: dict[str, str]) 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--notebooks", nargs="*", help="names of notebooks (default: all)")
+    parser.add_argument(
+        "--notebooks", nargs="*", help="chapter names or .ipynb files (default: every chapter)"
+    )
     parser.add_argument("--outputs", default=os.environ.get("MNIST_OUTPUTS", ROOT / "outputs"))
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args(argv)
     names = args.notebooks or [path.stem for path in sorted((ROOT / "notebooks").glob("*.ipynb"))]
-    notebooks = [ROOT / "notebooks" / f"{Path(name).stem}.ipynb" for name in names]
+    notebooks = [
+        Path(name).resolve() if name.endswith(".ipynb") else ROOT / "notebooks" / f"{name}.ipynb"
+        for name in names
+    ]
     changed = subprocess.run(["git", "-C", str(ROOT), "diff", "--quiet", "HEAD"]).returncode
     if changed or untracked_files():
         print("note: this checks the committed HEAD; uncommitted changes are not in it")
