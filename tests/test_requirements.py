@@ -43,3 +43,20 @@ def test_every_requirement_is_pinned_within_its_range() -> None:
         assert requirement.specifier.contains(pins[name], prereleases=True), (
             f"constraints.txt: {requirement.name}=={pins[name]} is outside {requirement.specifier}"
         )
+
+
+def test_binder_installs_the_pinned_versions() -> None:
+    """binder/ (repo2docker) applies the same pins, from Python 3.11, to what it names."""
+    binder = ROOT / "binder"
+    assert (binder / "runtime.txt").read_text().strip() == "python-3.11"
+    lines = requirement_lines(binder / "requirements.txt")
+    # pip reads -c relative to the requirements file, "." relative to the working
+    # directory, which repo2docker makes the repository's root
+    assert "-c ../constraints.txt" in lines
+    assert "-e .[notebooks]" in lines
+    pins = pinned_versions()
+    for line in lines:
+        if line.startswith("-"):
+            continue
+        name = canonicalize_name(Requirement(line).name)
+        assert name in pins, f"binder/requirements.txt: {name} has no pin in constraints.txt"
