@@ -85,9 +85,9 @@ notebooks: $(BIN)/activate
 	    --ExecutePreprocessor.timeout=3600 "$$nb" || exit 1; \
 	done
 
-## lab: open the notebooks in JupyterLab
+## lab: open the notebooks in JupyterLab (jupyterlab-myst renders their MyST prose)
 lab: $(BIN)/activate
-	$(BIN)/jupyter lab notebooks
+	$(BIN)/jupyter lab notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 ## lock: rewrite constraints.txt with the newest versions the ranges of requirements.txt
 ## allow (a fresh install in .venv-lock); then `make notebooks` and `make test` with them
