@@ -12,29 +12,10 @@ import json
 
 import pytest
 import yaml
-from browsing import HTML, ROOT, SHOTS, open_page
+from browsing import HTML, ROOT, SHOTS, chapters, open_page, pages
 from PIL import Image
 
 pytestmark = pytest.mark.browser
-
-
-def chapters() -> list[str]:
-    """The pages of the table of contents, as paths of HTML files."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]]
-    for part in toc["parts"]:
-        files += [chapter["file"] for chapter in part["chapters"]]
-    return [f"{file}.html" for file in files]
-
-
-def pages() -> list[str]:
-    """Every content page of the built book (Sphinx's own index pages aside)."""
-    skip = {"genindex.html", "search.html", "py-modindex.html", "index.html"}  # index: a redirect
-    return sorted(
-        str(path.relative_to(HTML))
-        for path in HTML.rglob("*.html")
-        if path.name not in skip and "_static" not in path.parts and "_sources" not in path.parts
-    )
 
 
 HOME = chapters()[0]  # the root page; index.html only redirects to it

@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 import pytest
-from browsing import SHOTS, open_page
+from browsing import PHONE, SHOTS, open_page
 
 from mnistlib.images import preprocess, preprocess_file
 from mnistlib.prediction import Predictor
@@ -47,14 +47,23 @@ def python_reader() -> Predictor:
     return Predictor(load_or_train(book_config("deeper-cnn"), verbose=False).model)
 
 
-@pytest.fixture
-def demo(browser, server):
+def opened(browser, server, **options):
     """The page, opened and ready to draw; fails on any console error it caused."""
-    page, errors = open_page(browser, f"{server}/{PAGE}")
+    page, errors = open_page(browser, f"{server}/{PAGE}", **options)
     page.wait_for_function("window.mnistDemo && window.mnistDemo.ready", timeout=10_000)
     yield page
     page.close()
     assert not errors, f"console errors: {errors}"
+
+
+@pytest.fixture
+def demo(browser, server):
+    yield from opened(browser, server)
+
+
+@pytest.fixture
+def phone_demo(browser, server):
+    yield from opened(browser, server, viewport=PHONE)
 
 
 def draw(page, strokes: list[list[tuple[float, float]]]) -> None:
@@ -161,3 +170,43 @@ def test_page_keeps_working_offline(demo):
         assert answer(demo)["digit"] == 1
     finally:
         demo.context.set_offline(False)
+
+
+# Scroll the pad and its Clear button to where a reader holds them: just below the
+# page's sticky header, in the middle of the screen, or at its bottom.
+PLACE_PAD = """(where) => {
+  const top = document.querySelector(".bd-header-article").getBoundingClientRect().bottom;
+  const pad = document.querySelector(".draw-demo__pad").getBoundingClientRect();
+  const target = {
+    top: top,
+    middle: (top + innerHeight - pad.height) / 2,
+    bottom: innerHeight - pad.height,
+  }[where];
+  window.scrollBy(0, pad.top - target);
+}"""
+
+IN_SIGHT = """() => {
+  const top = document.querySelector(".bd-header-article").getBoundingClientRect().bottom;
+  const box = (selector) => document.querySelector(selector).getBoundingClientRect();
+  const seen = (r) => r.top >= top - 0.5 && r.bottom <= innerHeight + 0.5;
+  const pad = box(".draw-demo__pad canvas");
+  return {
+    answer: seen(box(".draw-demo__answer")),
+    bars: seen(box(".draw-demo__bars")),
+    pad: pad.bottom > top && pad.top < innerHeight,
+  };
+}"""
+
+
+def test_on_a_phone_the_answer_is_in_sight_while_drawing(phone_demo):
+    """Wherever the reader holds the pad, the digit and the bars are on the screen too."""
+    for where in ("top", "middle", "bottom"):
+        phone_demo.evaluate(PLACE_PAD, where)
+        draw(phone_demo, SEVEN)
+        assert phone_demo.locator(".draw-demo__big").inner_text() == "7"
+        assert len(phone_demo.locator(".draw-demo__bar").all()) == 10
+        sight = phone_demo.evaluate(IN_SIGHT)
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        phone_demo.screenshot(path=str(SHOTS / f"phone-draw-{where}.png"))
+        assert sight == {"answer": True, "bars": True, "pad": True}, f"pad at the {where}: {sight}"
+        phone_demo.click(".draw-demo__clear")
