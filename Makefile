@@ -35,8 +35,11 @@ $(BIN)/activate: requirements.txt constraints.txt pyproject.toml
 
 ## book: build the HTML book into _build/html (warnings are errors)
 book: $(BIN)/activate $(MATHJAX) $(ORT)
-	rm -rf $(addprefix _build/html/_static/,demo ort mathjax)  # Sphinx keeps stale copies
 	$(BIN)/jupyter-book build . -W --keep-going
+	# Sphinx copies static files only when a page changed, and never removes one:
+	# refresh the book's own static files so that a rebuild serves the current ones
+	rm -rf $(addprefix _build/html/_static/,demo ort mathjax)
+	cp -R book/_static/. _build/html/_static/
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
