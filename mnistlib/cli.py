@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, replace
@@ -123,11 +124,17 @@ def _predict_command(args: argparse.Namespace) -> int:
 def _export_command(args: argparse.Namespace) -> int:
     """Export a model to ONNX and check it against Keras on the 10,000 test images."""
     from mnistlib.export import TOLERANCE, check_onnx, export_onnx
-    from mnistlib.store import outputs_dir
+    from mnistlib.store import model_dir, outputs_dir
     from mnistlib.training import load_or_train, prepare_data
 
+    output = Path(args.output) if args.output else outputs_dir() / f"{args.model}.onnx"
+    if output.resolve().parent == model_dir().resolve():
+        print(
+            f"error: {output}: that is the model store; write the export elsewhere", file=sys.stderr
+        )
+        return 1
     trained = load_or_train(book_config(args.model), verbose=False)
-    path = export_onnx(trained.model, args.output or outputs_dir() / f"{args.model}.onnx")
+    path = export_onnx(trained.model, output)
     print(f"exported {trained.path} to {path} ({path.stat().st_size:,} bytes)")
     check = check_onnx(trained.model, path, prepare_data().x_test)
     print(
@@ -150,12 +157,62 @@ def _add_model_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+MAX_SEED = 2**32 - 1  # NumPy's and TensorFlow's seeds are 32-bit
+
+
+def _whole_number_at_least_one(text: str) -> int:
+    """An argparse type: 1, 2, 3, ..."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    return int(text)
+
+
+def _seed(text: str) -> int:
+    """An argparse type: a seed NumPy and TensorFlow accept."""
+    if not text.strip().isdigit() or int(text) > MAX_SEED:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number from 0 to {MAX_SEED}, not {text!r}"
+        )
+    return int(text)
+
+
+def _positive_number(text: str) -> float:
+    """An argparse type: a finite number above 0 (a learning rate)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a number above 0, such as 0.001, not {text!r}")
+    return value
+
+
+def _folder(text: str) -> str:
+    """An argparse type: a folder to write into (it may not exist yet)."""
+    if Path(text).exists() and not Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a file, not a folder")
+    return text
+
+
+def _file(text: str) -> str:
+    """An argparse type: a file to write (not an existing folder)."""
+    if Path(text).is_dir():
+        raise argparse.ArgumentTypeError(
+            f"{text} is a folder; name a file such as {text}/model.onnx"
+        )
+    return text
+
+
 def _add_training_options(parser: argparse.ArgumentParser) -> None:
     _add_model_option(parser)
-    parser.add_argument("--epochs", type=int, help="epochs (default: the book's)")
-    parser.add_argument("--batch-size", type=int, help="batch size (default: the book's)")
-    parser.add_argument("--learning-rate", type=float, help="Adam's learning rate")
-    parser.add_argument("--seed", type=int, help="random seed (default: 0)")
+    parser.add_argument(
+        "--epochs", type=_whole_number_at_least_one, help="epochs (default: the book's)"
+    )
+    parser.add_argument(
+        "--batch-size", type=_whole_number_at_least_one, help="batch size (default: the book's)"
+    )
+    parser.add_argument("--learning-rate", type=_positive_number, help="Adam's learning rate")
+    parser.add_argument("--seed", type=_seed, help="random seed (default: 0)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -194,7 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
         "is not cached) and write the confusion matrix and mistakes as PNG files.",
     )
     _add_training_options(evaluate)
-    evaluate.add_argument("--out", default="outputs/figures", help="folder for the figures")
+    evaluate.add_argument(
+        "--out", type=_folder, default="outputs/figures", help="folder for the figures"
+    )
     evaluate.set_defaults(run=_evaluate_command)
 
     predict = commands.add_parser(
@@ -223,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("onnx",), default="onnx", help="file format")
     export.add_argument(
         "--output",
+        type=_file,
         help="the file to write (default: MODEL.onnx in the outputs folder, beside the models)",
     )
     export.set_defaults(run=_export_command)

@@ -76,3 +76,56 @@ def test_the_command_line_offers_every_book_model():
     train = build_parser()._subparsers._group_actions[0].choices["train"]
     model_option = next(a for a in train._actions if a.dest == "model")
     assert tuple(model_option.choices) == book_models()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["train", "--epochs", "0"], "--epochs: must be a whole number of at least 1, not '0'"),
+        (["train", "--epochs", "-3"], "--epochs: must be a whole number of at least 1"),
+        (["train", "--epochs", "two"], "--epochs: must be a whole number of at least 1"),
+        (["evaluate", "--batch-size", "-5"], "--batch-size: must be a whole number of at least 1"),
+        (["train", "--seed", "-1"], "--seed: must be a whole number from 0 to 4294967295"),
+        (["train", "--seed", "4294967296"], "--seed: must be a whole number from 0 to"),
+        (["train", "--learning-rate", "nan"], "--learning-rate: must be a number above 0"),
+        (["train", "--learning-rate", "inf"], "--learning-rate: must be a number above 0"),
+        (["train", "--learning-rate", "0"], "--learning-rate: must be a number above 0"),
+        (["train", "--learning-rate=-1e-3"], "--learning-rate: must be a number above 0"),
+    ],
+)
+def test_training_options_are_checked_before_anything_runs(arguments, message, capsys):
+    """Issue 20, defect 9: each of these gave a traceback or trained a useless model."""
+    with pytest.raises(SystemExit) as exit_:
+        main(arguments)
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_evaluate_refuses_a_file_as_its_figures_folder(tmp_path, capsys):
+    existing = tmp_path / "report.txt"
+    existing.write_text("keep me")
+    with pytest.raises(SystemExit) as exit_:
+        main(["evaluate", "--out", str(existing)])
+    assert exit_.value.code == 2
+    assert f"--out: {existing} is a file, not a folder" in capsys.readouterr().err
+    assert existing.read_text() == "keep me"
+
+
+def test_export_refuses_a_folder_as_its_output(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["export", "--output", str(tmp_path)])
+    assert exit_.value.code == 2
+    assert f"--output: {tmp_path} is a folder; name a file such as" in capsys.readouterr().err
+
+
+def test_export_refuses_to_write_into_the_model_store(tmp_path, monkeypatch, capsys):
+    """Issue 20, defect 8: --output onto the cached model overwrote it and exited 0."""
+    monkeypatch.setenv("MNIST_OUTPUTS", str(tmp_path))
+    store = tmp_path / "models"
+    store.mkdir()
+    cached = store / "deeper_cnn-0123456789abcdef.keras"
+    cached.write_bytes(b"trained weights")
+    assert main(["export", "--output", str(cached)]) == 1
+    err = capsys.readouterr().err
+    assert str(cached) in err and "model store" in err
+    assert cached.read_bytes() == b"trained weights"
