@@ -37,7 +37,13 @@ import numpy as np
 from mnistlib.fitkey import CACHE_FORMAT, fit_key
 from mnistlib.store import StoreError, model_dir, read_record, write_entry
 
-__all__ = ["BATCHES_PER_CALL", "CachedHistory", "cached_fit", "measured_speed"]
+__all__ = [
+    "BATCHES_PER_CALL",
+    "CachedHistory",
+    "TrainingDivergedError",
+    "cached_fit",
+    "measured_speed",
+]
 
 #: Batches per call into TensorFlow's compiled graph while a model trains.
 BATCHES_PER_CALL = 10
@@ -82,6 +88,10 @@ def cached_fit(
         except StoreError as error:
             print(f"Stored model not used, training again: {error}", file=sys.stderr)
     return _fit_and_store(model, x, y, fit_arguments, path, verbose)
+
+
+class TrainingDivergedError(ArithmeticError):
+    """The loss became NaN or infinite: the training stopped and nothing was stored."""
 
 
 def _stable_name(name: str) -> str:
@@ -140,10 +150,13 @@ def _fit_and_store(
 ) -> CachedHistory:
     timer = _EpochTimer()
     log = _Tee(sys.stdout if verbose else None)
-    callbacks = [*(fit_arguments.pop("callbacks", None) or []), timer]
+    # Keras's TerminateOnNaN stops at the first batch whose loss is NaN or infinite
+    stop = keras.callbacks.TerminateOnNaN()
+    callbacks = [*(fit_arguments.pop("callbacks", None) or []), timer, stop]
     started = time.perf_counter()
     with _fast_and_deterministic(model), contextlib.redirect_stdout(log):
         history = model.fit(x, y, verbose=2, callbacks=callbacks, **fit_arguments)
+    _require_finite_loss(history)
     record = {
         "format": CACHE_FORMAT,
         "model": model.name,
@@ -159,6 +172,17 @@ def _fit_and_store(
     }
     write_entry(model.save, record, path)
     return CachedHistory(history, record, path, from_cache=False)
+
+
+def _require_finite_loss(history: keras.callbacks.History) -> None:
+    """Raise :class:`TrainingDivergedError` if a loss of ``history`` is not finite."""
+    for name in ("loss", "val_loss"):
+        for epoch, value in enumerate(history.history.get(name, []), start=1):
+            if not np.isfinite(value):
+                raise TrainingDivergedError(
+                    f"the {name.replace('_', ' ')} became {value} at epoch {epoch}: training "
+                    "stopped and nothing was stored (try a smaller learning rate)"
+                )
 
 
 def _restore(model: keras.Model, path: Path, verbose: bool) -> CachedHistory:

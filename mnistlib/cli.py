@@ -291,11 +291,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (0 success, 1 failure, 2 usage)."""
+    from mnistlib.cache import TrainingDivergedError
     from mnistlib.prediction import ModelFileError
 
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except (MnistDataError, MnistNotFoundError, ModelFileError) as error:
+    except (MnistDataError, MnistNotFoundError, ModelFileError, TrainingDivergedError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

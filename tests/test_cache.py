@@ -249,3 +249,12 @@ def test_read_record_checks_the_model_files_checksum(xy):
     history.path.write_bytes(history.path.read_bytes() + b"\0")
     with pytest.raises(StoreError, match="checksum differs"):
         read_record(history.path)
+
+
+def test_a_training_whose_loss_is_not_finite_stops_and_stores_nothing(xy, outputs):
+    """Issue 20, defect 9: a learning rate of NaN trained a useless model and cached it."""
+    from mnistlib.cache import TrainingDivergedError
+
+    with pytest.raises(TrainingDivergedError, match="loss became nan"):
+        fit(small_model(rate=float("nan")), xy, epochs=5)
+    assert not list(outputs.glob("models/*"))
