@@ -35,7 +35,13 @@ import keras
 import numpy as np
 
 from mnistlib.fitkey import CACHE_FORMAT, fit_key
-from mnistlib.store import StoreError, model_dir, read_record, write_entry
+from mnistlib.store import (
+    StoreError,
+    TrainingDivergedError,
+    model_dir,
+    read_record,
+    write_entry,
+)
 
 __all__ = [
     "BATCHES_PER_CALL",
@@ -88,10 +94,6 @@ def cached_fit(
         except StoreError as error:
             print(f"Stored model not used, training again: {error}", file=sys.stderr)
     return _fit_and_store(model, x, y, fit_arguments, path, verbose)
-
-
-class TrainingDivergedError(ArithmeticError):
-    """The loss became NaN or infinite: the training stopped and nothing was stored."""
 
 
 def _stable_name(name: str) -> str:

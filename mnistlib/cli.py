@@ -291,8 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (0 success, 1 failure, 2 usage)."""
-    from mnistlib.cache import TrainingDivergedError
     from mnistlib.prediction import ModelFileError
+    from mnistlib.store import TrainingDivergedError
 
     args = build_parser().parse_args(argv)
     try:

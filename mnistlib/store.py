@@ -18,6 +18,7 @@ from typing import Any
 
 __all__ = [
     "StoreError",
+    "TrainingDivergedError",
     "atomic_write",
     "file_sha256",
     "model_dir",
@@ -29,6 +30,10 @@ __all__ = [
 
 class StoreError(RuntimeError):
     """A stored model exists but cannot be trusted; the message says why."""
+
+
+class TrainingDivergedError(ArithmeticError):
+    """The loss became NaN or infinite: the training stopped and nothing was stored."""
 
 
 def outputs_dir() -> Path:
