@@ -205,7 +205,10 @@ def test_a_damaged_entry_is_reported_and_trained_anew(xy, capsys, damage):
 
 @pytest.mark.parametrize(
     "record",
-    [{"history": {}}, {"history": None, "epoch": [], "params": {}, "log": ""}],
+    [
+        {"history": {}},
+        {"history": None, "epoch": [], "params": {}, "log": ""},
+    ],
     ids=["missing fields", "wrong types"],
 )
 def test_an_incomplete_record_is_retrained(xy, record, capsys):
@@ -213,6 +216,25 @@ def test_an_incomplete_record_is_retrained(xy, record, capsys):
     stored = json.loads(history.path.with_suffix(".json").read_text())
     record = {**record, "model_sha256": stored["model_sha256"]}
     history.path.with_suffix(".json").write_text(json.dumps(record))
+    assert not fit(small_model(), xy, verbose=0).from_cache
+    assert "incomplete record" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"history": {"accuracy": ["high"], "loss": [0.5]}},
+        {"fit_seconds": "soon"},
+        {"epoch_seconds": None},
+        {"params": 3},
+    ],
+    ids=["non-numeric accuracy", "text seconds", "null epoch seconds", "number params"],
+)
+def test_a_complete_record_with_one_wrong_value_is_retrained(xy, change, capsys):
+    """Issue 20, defect 4: a parseable but damaged record is reported, never a traceback."""
+    history = fit(small_model(), xy, verbose=0)
+    stored = json.loads(history.path.with_suffix(".json").read_text())
+    history.path.with_suffix(".json").write_text(json.dumps({**stored, **change}))
     assert not fit(small_model(), xy, verbose=0).from_cache
     assert "incomplete record" in capsys.readouterr().err
 
