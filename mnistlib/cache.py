@@ -21,6 +21,7 @@ book's appendix, "How this book trains", shows all of this.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import io
 import json
 import platform
@@ -36,6 +37,7 @@ import numpy as np
 
 from mnistlib.fitkey import CACHE_FORMAT, fit_key
 from mnistlib.store import (
+    NotStoredError,
     StoreError,
     TrainingDivergedError,
     model_dir,
@@ -49,6 +51,7 @@ __all__ = [
     "TrainingDivergedError",
     "cached_fit",
     "measured_speed",
+    "stored_only",
 ]
 
 #: Batches per call into TensorFlow's compiled graph while a model trains.
@@ -92,8 +95,25 @@ def cached_fit(
         try:
             return _restore(model, path, verbose)
         except StoreError as error:
+            if not _TRAINING_ALLOWED.get():
+                raise NotStoredError(f"stored model not usable: {error}") from error
             print(f"Stored model not used, training again: {error}", file=sys.stderr)
+    if not _TRAINING_ALLOWED.get():
+        raise NotStoredError(f"no stored model {path.name} in {path.parent}")
     return _fit_and_store(model, x, y, fit_arguments, path, verbose)
+
+
+_TRAINING_ALLOWED = contextvars.ContextVar("training_allowed", default=True)
+
+
+@contextlib.contextmanager
+def stored_only() -> Iterator[None]:
+    """Within this block, :func:`cached_fit` raises ``NotStoredError`` instead of training."""
+    token = _TRAINING_ALLOWED.set(False)
+    try:
+        yield
+    finally:
+        _TRAINING_ALLOWED.reset(token)
 
 
 def _stable_name(name: str) -> str:

@@ -10,12 +10,14 @@ python -m mnistlib export --model deeper-cnn # to ONNX, checked on the test set
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -94,6 +96,31 @@ def _evaluate_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _book_model_for_prediction(name: str, train: bool) -> Any:
+    """The stored book model ``name``; trained first only if ``train``, its log on stderr.
+
+    Standard output stays the predictions alone (valid JSON with ``--json``).
+    """
+    from mnistlib.cache import stored_only
+    from mnistlib.store import NotStoredError
+    from mnistlib.training import load_or_train
+
+    config = book_config(name)
+    try:
+        with stored_only():
+            return load_or_train(config, verbose=False).model
+    except NotStoredError as error:
+        if not train:
+            raise NotStoredError(
+                f"{error}. The {name} model is not trained yet: run "
+                f"`python -m mnistlib train --model {name}` first (minutes on a laptop CPU), "
+                "or add --train to train it now"
+            ) from error
+    print(f"Training {name} first, as `mnistlib train` would; then reading.", file=sys.stderr)
+    with contextlib.redirect_stdout(sys.stderr):
+        return load_or_train(config, verbose=True).model
+
+
 def _predict_command(args: argparse.Namespace) -> int:
     """Read the digit in each image; report unreadable files and carry on."""
     from mnistlib.prediction import Predictor, load_model_file, predict_files
@@ -105,9 +132,7 @@ def _predict_command(args: argparse.Namespace) -> int:
     elif args.model_file:
         reader = Predictor(load_model_file(args.model_file))
     else:
-        from mnistlib.training import load_or_train
-
-        reader = Predictor(load_or_train(book_config(args.model), verbose=False).model)
+        reader = Predictor(_book_model_for_prediction(args.model, args.train))
     predictions, failures = predict_files(reader, args.images)
     if args.json:
         print(json.dumps([asdict(p) for p in predictions], indent=2))
@@ -260,7 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
         "predict",
         help="read the digit in image files",
         description="Read one digit per image (PNG, JPEG, ...; any size; dark ink on light "
-        "paper or the reverse). Prints one line per image; exits with 1 if any failed.",
+        "paper or the reverse). Prints one line per image; exits with 1 if any failed. "
+        "A book model must be trained first (`mnistlib train`), or add --train.",
     )
     predict.add_argument("images", nargs="+", help="image files")
     _add_model_option(predict)
@@ -269,6 +295,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="a .keras model file (safe mode on) or an .onnx file (run by ONNX Runtime) instead",
     )
     predict.add_argument("--json", action="store_true", help="print JSON instead of lines")
+    predict.add_argument(
+        "--train",
+        action="store_true",
+        help="train the book model first if it is not stored yet (its log goes to stderr)",
+    )
     predict.set_defaults(run=_predict_command)
 
     export = commands.add_parser(
@@ -292,11 +323,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (0 success, 1 failure, 2 usage)."""
     from mnistlib.prediction import ModelFileError
-    from mnistlib.store import TrainingDivergedError
+    from mnistlib.store import NotStoredError, TrainingDivergedError
 
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except (MnistDataError, MnistNotFoundError, ModelFileError, TrainingDivergedError) as error:
+    except (
+        MnistDataError,
+        MnistNotFoundError,
+        ModelFileError,
+        NotStoredError,
+        TrainingDivergedError,
+    ) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "NotStoredError",
     "StoreError",
     "TrainingDivergedError",
     "atomic_write",
@@ -30,6 +31,10 @@ __all__ = [
 
 class StoreError(RuntimeError):
     """A stored model exists but cannot be trusted; the message says why."""
+
+
+class NotStoredError(LookupError):
+    """No usable stored model for a training that was not allowed to run."""
 
 
 class TrainingDivergedError(ArithmeticError):

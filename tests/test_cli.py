@@ -129,3 +129,61 @@ def test_export_refuses_to_write_into_the_model_store(tmp_path, monkeypatch, cap
     err = capsys.readouterr().err
     assert str(cached) in err and "model store" in err
     assert cached.read_bytes() == b"trained weights"
+
+
+def digit_picture(path):
+    """A white sheet with a dark vertical stroke: a 1, as a reader's photo might show it."""
+    from PIL import Image, ImageDraw
+
+    picture = Image.new("L", (120, 160), 255)
+    ImageDraw.Draw(picture).line([(60, 20), (60, 140)], fill=0, width=10)
+    picture.save(path)
+    return path
+
+
+def test_predict_without_a_trained_model_says_how_to_train_and_trains_nothing(
+    tmp_path, monkeypatch, capsys
+):
+    """Issue 20, defect 5: predict trained the default network for minutes, silently."""
+    from mnistlib.data import find_mnist
+
+    if find_mnist() is None:
+        pytest.skip("no MNIST on this machine; set MNIST_DATA")
+    monkeypatch.setenv("MNIST_OUTPUTS", str(tmp_path / "outputs"))
+    picture = digit_picture(tmp_path / "one.png")
+    assert main(["predict", "--model", "mlp", str(picture)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "not trained yet" in captured.err
+    assert "python -m mnistlib train --model mlp" in captured.err and "--train" in captured.err
+    assert not list((tmp_path / "outputs").glob("models/*.keras"))
+
+
+def test_predict_train_keeps_standard_output_for_the_predictions(tmp_path, monkeypatch, capsys):
+    """With --train, the training's log and notices go to stderr; --json stays valid JSON."""
+    import json
+
+    import keras
+
+    from mnistlib.store import NotStoredError
+
+    class Trained:
+        model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                                  keras.layers.Dense(10, activation="softmax")])  # fmt: skip
+
+    def load_or_train(config, verbose):
+        from mnistlib.cache import _TRAINING_ALLOWED
+
+        if not _TRAINING_ALLOWED.get():
+            raise NotStoredError("no stored model")
+        print("Stored model not used, training again: damaged")  # as a careless library might
+        print("Epoch 1/1 - loss: 0.3")
+        return Trained()
+
+    monkeypatch.setattr("mnistlib.training.load_or_train", load_or_train)
+    picture = digit_picture(tmp_path / "one.png")
+    assert main(["predict", "--model", "mlp", "--train", "--json", str(picture)]) == 0
+    captured = capsys.readouterr()
+    (answer,) = json.loads(captured.out)
+    assert answer["file"] == str(picture)
+    assert "Training mlp first" in captured.err and "Epoch 1/1" in captured.err
