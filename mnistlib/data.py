@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import socket
 import struct
 import zipfile
 import zlib
@@ -328,14 +329,27 @@ def _verify_checksums(source: MnistSource, arrays: dict[str, np.ndarray]) -> Non
             )
 
 
+#: Seconds the download may wait for the network at any one step (connecting,
+#: or the next bytes): a server or proxy that never answers ends in an error.
+DOWNLOAD_TIMEOUT = 60.0
+
+
 def _download_with_keras() -> MnistSource:
-    """Let Keras download ``mnist.npz`` into its cache; explain what to do offline."""
+    """Let Keras download ``mnist.npz`` into its cache; explain what to do offline.
+
+    Keras's download has no timeout of its own, so the socket default is set
+    to :data:`DOWNLOAD_TIMEOUT` while it runs.
+    """
     from keras.datasets import mnist  # imported late: TensorFlow is slow to import
 
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)
     try:
         mnist.load_data()
     except Exception as error:  # network errors come in many types
         raise MnistNotFoundError(_no_data_help() + f"\n(The download failed: {error})") from error
+    finally:
+        socket.setdefaulttimeout(previous)
     return MnistSource(keras_cache_file(), "npz", "Keras download")
 
 

@@ -316,3 +316,33 @@ def test_split_validation_is_seeded_and_stratified():
     np.testing.assert_array_equal(x_val, x_val_again)
     together = np.sort(np.concatenate([x_fit[:, 0, 0], x_val[:, 0, 0]]))
     np.testing.assert_array_equal(together, images[:, 0, 0])
+
+
+def test_a_download_that_never_answers_times_out_and_says_where_to_put_the_files(tmp_path):
+    """Issue 20, defect 1: behind a proxy that accepts and stays silent, the download hung."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    port = silent.getsockname()[1]
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key.lower() not in {"mnist_data", "no_proxy", "https_proxy", "http_proxy"}
+    }
+    env.update(KERAS_HOME=str(tmp_path / "keras"), HTTPS_PROXY=f"http://127.0.0.1:{port}")
+    program = "import mnistlib.data as data\ndata.DOWNLOAD_TIMEOUT = 2\ndata.load_mnist()\n"
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", program],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=90,
+        )  # fmt: skip
+    finally:
+        silent.close()
+    assert result.returncode != 0
+    assert "MnistNotFoundError" in result.stderr and "timed out" in result.stderr
+    assert "MNIST_DATA" in result.stderr  # where to put the files
