@@ -125,7 +125,7 @@ def _predict_command(args: argparse.Namespace) -> int:
     """Read the digit in each image; report unreadable files and carry on."""
     from mnistlib.prediction import Predictor, load_model_file, predict_files
 
-    if args.model_file and Path(args.model_file).suffix == ".onnx":
+    if args.model_file and Path(args.model_file).suffix.lower() == ".onnx":
         from mnistlib.export import OnnxPredictor  # ONNX Runtime: no TensorFlow needed
 
         reader = OnnxPredictor(args.model_file)

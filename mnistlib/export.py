@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mnistlib.data import IMAGE_SIDE
+from mnistlib.data import IMAGE_SIDE, NUM_CLASSES
 from mnistlib.files import require_nonempty_file
-from mnistlib.prediction import DigitReader, ModelFileError, Predictor
+from mnistlib.prediction import DigitReader, ModelFileError, Predictor, require_probabilities
 from mnistlib.store import atomic_write
 
 if TYPE_CHECKING:
@@ -73,7 +73,13 @@ class OnnxPredictor(DigitReader):
                 f"{self.path}: not a digit model (inputs {[i.shape for i in inputs]}; "
                 "expected one input of shape (n, 28, 28, 1))"
             )
+        if list(outputs[0].shape[1:]) != [NUM_CLASSES]:
+            raise ModelFileError(
+                f"{self.path}: not a digit model (output shape {outputs[0].shape}; "
+                "expected ten probabilities per image)"
+            )
         self.input_name = inputs[0].name
+        require_probabilities(self, self.path)
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """Ten probabilities per image; ``images`` is (n, 28, 28) or (n, 28, 28, 1) in [0, 1]."""

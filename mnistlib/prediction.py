@@ -29,6 +29,7 @@ __all__ = [
     "Predictor",
     "load_model_file",
     "predict_files",
+    "require_probabilities",
 ]
 
 
@@ -66,7 +67,41 @@ def load_model_file(path: str | os.PathLike[str]) -> keras.Model:
             f"{path}: not a digit model (input {model.input_shape}, output {model.output_shape};"
             " expected (None, 28, 28, 1) and (None, 10))"
         )
+    require_probabilities(Predictor(model), path)
     return model
+
+
+#: How far ten outputs may stray from probabilities (float32 rounding).
+PROBABILITY_TOLERANCE = 1e-3
+
+
+def require_probabilities(reader: DigitReader, path: str | os.PathLike[str]) -> None:
+    """Refuse a model whose answers to a few test inputs are not ten probabilities.
+
+    Each must lie in [0, 1] and the ten must add up to 1, as a softmax layer
+    makes them. A model that ends in raw scores (logits) or sigmoids is
+    refused rather than read: its "probability" would be meaningless.
+    """
+    probes = np.random.default_rng(0).random((4, *INPUT_SHAPE), dtype=np.float32)
+    probes[0] = 0.0  # a blank image too
+    answers = np.asarray(reader.probabilities(probes))
+    if answers.shape != (len(probes), NUM_CLASSES):
+        raise ModelFileError(
+            f"{path}: not a digit model ({answers.shape[1:]} outputs per image; expected ten)"
+        )
+    sums = answers.sum(axis=1)
+    low, high = float(answers.min()), float(answers.max())
+    if not (
+        np.isfinite(answers).all()
+        and low >= -PROBABILITY_TOLERANCE
+        and high <= 1 + PROBABILITY_TOLERANCE
+        and np.allclose(sums, 1.0, atol=PROBABILITY_TOLERANCE)
+    ):
+        raise ModelFileError(
+            f"{path}: its ten outputs are not probabilities (from {low:.3g} to {high:.3g}, "
+            f"adding up to {sums.min():.3g} to {sums.max():.3g}); a digit model ends with a "
+            "softmax layer"
+        )
 
 
 @dataclass(frozen=True)

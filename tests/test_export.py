@@ -131,3 +131,51 @@ def test_the_drawing_page_serves_the_books_deeper_cnn():
     trained = load_or_train(book_config("deeper-cnn"), verbose=False)
     check = check_onnx(trained.model, page_model, prepare_data().x_test)
     assert check.passed and check.same_digit == 10_000, check
+
+
+def digit_net(head: list) -> keras.Model:
+    """A (28, 28, 1) network ending in ``head``: the wrong ends a stranger's file may have."""
+    keras.utils.set_random_seed(0)
+    return keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), *head])
+
+
+WRONG_ENDS = {
+    "12 outputs": ([keras.layers.Dense(12, activation="softmax")], "expected ten"),
+    "1000 outputs": ([keras.layers.Dense(1000, activation="softmax")], "expected ten"),
+    "a 28x28 output": ([keras.layers.Reshape((28, 28))], "expected ten"),
+    "logits": ([keras.layers.Dense(10)], "not probabilities"),
+    "sigmoids": ([keras.layers.Dense(10, activation="sigmoid")], "not probabilities"),
+}
+
+
+@pytest.mark.parametrize("name", list(WRONG_ENDS))
+def test_an_onnx_model_that_does_not_give_ten_probabilities_is_refused(tmp_path, name):
+    """Issue 20, defect 3: these printed "518 (34.4%)", "0 (5387.7%)" or an IndexError."""
+    head, message = WRONG_ENDS[name]
+    path = export_onnx(digit_net(head), tmp_path / "stranger.onnx")
+    with pytest.raises(ModelFileError, match=message) as error:
+        OnnxPredictor(path)
+    assert str(path) in str(error.value)
+
+
+@pytest.mark.parametrize("name", ["logits", "sigmoids"])
+def test_a_keras_model_that_does_not_give_probabilities_is_refused(tmp_path, name):
+    from mnistlib.prediction import load_model_file
+
+    head, message = WRONG_ENDS[name]
+    path = tmp_path / "stranger.keras"
+    digit_net(head).save(path)
+    with pytest.raises(ModelFileError, match=message) as error:
+        load_model_file(path)
+    assert str(path) in str(error.value)
+
+
+def test_an_onnx_file_named_in_capitals_is_read_as_onnx(model, onnx_file, tmp_path, capsys):
+    shouting = tmp_path / "MODEL.ONNX"
+    shouting.write_bytes(onnx_file.read_bytes())
+    picture = tmp_path / "one.png"
+    page = Image.new("L", (200, 200), 255)
+    ImageDraw.Draw(page).line([(100, 30), (100, 170)], fill=0, width=14)
+    page.save(picture)
+    assert main(["predict", str(picture), "--model-file", str(shouting)]) == 0
+    assert capsys.readouterr().out.startswith(f"{picture}: ")
