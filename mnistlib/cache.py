@@ -40,8 +40,11 @@ from mnistlib.store import (
     NotStoredError,
     StoreError,
     TrainingDivergedError,
+    keep_elsewhere,
     model_dir,
     read_record,
+    require_writable_store,
+    sweep_stale_temporaries,
     write_entry,
 )
 
@@ -90,6 +93,8 @@ def cached_fit(
     """
     key = fit_key(model, x, y, **fit_arguments)
     path = model_dir() / f"{_stable_name(model.name)}-{key}.keras"
+    if path.parent.is_dir():
+        sweep_stale_temporaries(path.parent)
     verbose = fit_arguments.pop("verbose", "auto") != 0
     if path.exists() or path.with_suffix(".json").exists():
         try:
@@ -100,6 +105,7 @@ def cached_fit(
             print(f"Stored model not used, training again: {error}", file=sys.stderr)
     if not _TRAINING_ALLOWED.get():
         raise NotStoredError(f"no stored model {path.name} in {path.parent}")
+    require_writable_store()
     return _fit_and_store(model, x, y, fit_arguments, path, verbose)
 
 
@@ -192,7 +198,14 @@ def _fit_and_store(
         "versions": _versions(),
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    write_entry(model.save, record, path)
+    try:
+        write_entry(model.save, record, path)
+    except OSError as error:
+        kept = keep_elsewhere(model.save, path.name)
+        where = f"kept it in {kept}" if kept else "could not keep it anywhere"
+        raise StoreError(
+            f"{path}: the trained model could not be saved ({error}); {where}"
+        ) from error
     return CachedHistory(history, record, path, from_cache=False)
 
 

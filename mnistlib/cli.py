@@ -323,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (0 success, 1 failure, 2 usage)."""
     from mnistlib.prediction import ModelFileError
-    from mnistlib.store import NotStoredError, TrainingDivergedError
+    from mnistlib.store import NotStoredError, StoreError, TrainingDivergedError
 
     args = build_parser().parse_args(argv)
     try:
@@ -333,6 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         MnistNotFoundError,
         ModelFileError,
         NotStoredError,
+        StoreError,
         TrainingDivergedError,
     ) as error:
         print(f"error: {error}", file=sys.stderr)

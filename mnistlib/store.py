@@ -8,11 +8,15 @@ so a file changed or damaged since is noticed and never used.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import signal
 import tempfile
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +26,12 @@ __all__ = [
     "TrainingDivergedError",
     "atomic_write",
     "file_sha256",
+    "keep_elsewhere",
     "model_dir",
     "outputs_dir",
     "read_record",
+    "require_writable_store",
+    "sweep_stale_temporaries",
     "write_entry",
 ]
 
@@ -59,8 +66,17 @@ def model_dir() -> Path:
     return outputs_dir() / "models"
 
 
+#: A temporary file of the store older than this is left from a killed save.
+STALE_SECONDS = 3600
+
+
 def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], Any]) -> Path:
-    """Write ``path`` through ``write(temporary_path)``, then rename it into place in one step."""
+    """Write ``path`` through ``write(temporary_path)``, then rename it into place in one step.
+
+    The temporary file, ``.NAME-XXXX.SUFFIX`` beside ``path``, is removed if
+    the write fails, and also on SIGTERM (the process then exits with 143).
+    Only kill -9 can leave it; :func:`sweep_stale_temporaries` removes it later.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(
@@ -68,11 +84,74 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], Any]) -> 
     )
     os.close(handle)
     try:
-        write(Path(temporary))
-        os.replace(temporary, path)
+        with _sigterm_exits():
+            write(Path(temporary))
+            os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
+    return path
+
+
+@contextlib.contextmanager
+def _sigterm_exits() -> Iterator[None]:
+    """Turn SIGTERM into ``SystemExit(143)``, so that ``finally`` blocks run (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def exit_cleanly(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, exit_cleanly)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def sweep_stale_temporaries(folder: Path, older_than: float = STALE_SECONDS) -> list[Path]:
+    """Remove temporaries of :func:`atomic_write` left in ``folder`` by a killed save.
+
+    Only files named like its temporaries and untouched for ``older_than``
+    seconds go: a save in progress elsewhere keeps its file. Returns those removed.
+    """
+    removed = []
+    now = time.time()
+    for candidate in folder.glob(".*-*"):
+        with contextlib.suppress(OSError):
+            if candidate.is_file() and now - candidate.stat().st_mtime > older_than:
+                candidate.unlink()
+                removed.append(candidate)
+    return removed
+
+
+def require_writable_store() -> Path:
+    """The model store, created if needed; ``StoreError`` if it cannot take a file.
+
+    Checked before training, so that a training is never lost at its last step.
+    """
+    folder = model_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise StoreError(
+            f"{folder}: cannot write the trained model there ({error.strerror or error}); "
+            "set MNIST_OUTPUTS to a folder you can write"
+        ) from error
+    return folder
+
+
+def keep_elsewhere(save_model: Callable[[Path], Any], name: str) -> Path | None:
+    """Save a model that the store could not take into the system's temporary folder."""
+    try:
+        folder = Path(tempfile.mkdtemp(prefix="mnist-book-rescued-"))
+        path = folder / name
+        save_model(path)
+    except Exception:  # the last resort failed too: say only what failed first
+        return None
     return path
 
 

@@ -280,3 +280,84 @@ def test_a_training_whose_loss_is_not_finite_stops_and_stores_nothing(xy, output
     with pytest.raises(TrainingDivergedError, match="loss became nan"):
         fit(small_model(rate=float("nan")), xy, epochs=5)
     assert not list(outputs.glob("models/*"))
+
+
+def test_stale_temporaries_of_the_store_are_swept_and_fresh_ones_kept(xy, outputs):
+    """Issue 20, defect 7: a save killed mid-write left .mlp-*.keras files no run removed."""
+    import os
+    import time
+
+    from mnistlib.store import STALE_SECONDS
+
+    store = outputs / "models"
+    store.mkdir(parents=True)
+    stale, fresh = store / ".small-abc123.keras", store / ".small-def456.keras"
+    stale.write_bytes(b"half a model")
+    fresh.write_bytes(b"being written right now")
+    old = time.time() - STALE_SECONDS - 60
+    os.utime(stale, (old, old))
+    fit(small_model(), xy, verbose=0)
+    assert not stale.exists() and fresh.exists()
+
+
+def test_sigterm_during_a_save_leaves_no_temporary(tmp_path):
+    """Issue 20, defect 7: SIGTERM while writing removes the half-written file."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    program = (
+        "import time\n"
+        "from mnistlib.store import atomic_write\n"
+        "def slow(path):\n"
+        "    path.write_bytes(b'half')\n"
+        "    time.sleep(60)\n"
+        f"atomic_write({str(tmp_path / 'model.keras')!r}, slow)\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", program])
+    deadline = time.monotonic() + 30
+    while not list(tmp_path.glob(".model-*")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(tmp_path.glob(".model-*")), "the temporary never appeared"
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 128 + signal.SIGTERM
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_outputs_folder_that_cannot_be_written_is_refused_before_training(
+    xy, outputs, monkeypatch
+):
+    """Issue 20, defect 6: MNIST_OUTPUTS naming a file was found only after training."""
+    from mnistlib.store import StoreError
+
+    a_file = outputs.parent / "not-a-folder"
+    a_file.write_text("x")
+    monkeypatch.setenv("MNIST_OUTPUTS", str(a_file))
+    model = small_model()
+    before = [w.copy() for w in model.get_weights()]
+    with pytest.raises(StoreError, match="cannot write the trained model") as error:
+        fit(model, xy, verbose=0)
+    assert str(a_file) in str(error.value) and "MNIST_OUTPUTS" in str(error.value)
+    for a, b in zip(before, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)  # nothing was trained
+
+
+def test_a_save_that_fails_keeps_the_trained_model_where_the_message_says(xy, outputs, monkeypatch):
+    """Issue 20, defect 6: a full disk at the last step lost the whole training."""
+    import errno
+    import re
+
+    from mnistlib.store import StoreError
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("mnistlib.cache.write_entry", full_disk)
+    model = small_model()
+    with pytest.raises(StoreError, match="No space left on device") as error:
+        fit(model, xy, verbose=0)
+    (kept,) = re.findall(r"kept it in (\S+\.keras)", str(error.value))
+    restored = keras.models.load_model(kept)
+    for a, b in zip(model.get_weights(), restored.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)

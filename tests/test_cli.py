@@ -187,3 +187,20 @@ def test_predict_train_keeps_standard_output_for_the_predictions(tmp_path, monke
     (answer,) = json.loads(captured.out)
     assert answer["file"] == str(picture)
     assert "Training mlp first" in captured.err and "Epoch 1/1" in captured.err
+
+
+def test_train_into_an_outputs_path_that_is_a_file_fails_at_once_with_a_message(
+    tmp_path, monkeypatch, capsys
+):
+    """Issue 20, defect 6: train trained to the end, then died with a traceback."""
+    from mnistlib.data import find_mnist
+
+    if find_mnist() is None:
+        pytest.skip("no MNIST on this machine; set MNIST_DATA")
+    a_file = tmp_path / "outputs"
+    a_file.write_text("not a folder")
+    monkeypatch.setenv("MNIST_OUTPUTS", str(a_file))
+    assert main(["train", "--model", "mlp", "--epochs", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot write the trained model there" in err and "MNIST_OUTPUTS" in err
+    assert a_file.read_text() == "not a folder"
