@@ -47,7 +47,6 @@ def export_onnx(model: keras.Model, path: str | os.PathLike[str]) -> Path:
         with warnings.catch_warnings():  # tf2onnx probes NumPy for a name NumPy 2 dropped
             warnings.simplefilter("ignore", FutureWarning)
             model.export(str(temporary), format="onnx", verbose=False)
-        os.chmod(temporary, 0o644)  # readable by a web server, like any file of the book
 
     return atomic_write(path, write)
 

@@ -28,6 +28,7 @@ __all__ = [
     "file_sha256",
     "keep_elsewhere",
     "model_dir",
+    "new_file_mode",
     "outputs_dir",
     "read_record",
     "require_writable_store",
@@ -73,7 +74,8 @@ STALE_SECONDS = 3600
 def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], Any]) -> Path:
     """Write ``path`` through ``write(temporary_path)``, then rename it into place in one step.
 
-    The temporary file, ``.NAME-XXXX.SUFFIX`` beside ``path``, is removed if
+    The file gets :func:`new_file_mode`'s permissions. The temporary file,
+    ``.NAME-XXXX.SUFFIX`` beside ``path``, is removed if
     the write fails, and also on SIGTERM (the process then exits with 143).
     Only kill -9 can leave it; :func:`sweep_stale_temporaries` removes it later.
     """
@@ -86,11 +88,22 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], Any]) -> 
     try:
         with _sigterm_exits():
             write(Path(temporary))
+            os.chmod(temporary, new_file_mode())  # mkstemp's 0600 would hide it from others
             os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
     return path
+
+
+def new_file_mode() -> int:
+    """The permissions of any new file here: ``0o666`` less the process's umask.
+
+    Models, records and exports alike, as a text editor would save them.
+    """
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 @contextlib.contextmanager

@@ -179,3 +179,20 @@ def test_an_onnx_file_named_in_capitals_is_read_as_onnx(model, onnx_file, tmp_pa
     page.save(picture)
     assert main(["predict", str(picture), "--model-file", str(shouting)]) == 0
     assert capsys.readouterr().out.startswith(f"{picture}: ")
+
+
+def test_models_records_and_exports_get_the_same_permissions(tmp_path, monkeypatch):
+    """Issue 20, defect 11: cached models were written 0600 and exports 0644."""
+    from mnistlib.cache import cached_fit
+    from mnistlib.store import new_file_mode
+
+    monkeypatch.setenv("MNIST_OUTPUTS", str(tmp_path / "outputs"))
+    net = digit_net([keras.layers.Dense(10, activation="softmax")])
+    net.compile(optimizer="adam", loss="categorical_crossentropy")
+    images = np.zeros((20, 28, 28, 1), dtype=np.float32)
+    labels = keras.utils.to_categorical(np.arange(20) % 10, 10)
+    stored = cached_fit(net, images, labels, epochs=1, verbose=0).path
+    exported = export_onnx(net, tmp_path / "net.onnx")
+    modes = {path: path.stat().st_mode & 0o777 for path in (stored, exported)}
+    modes[stored.with_suffix(".json")] = stored.with_suffix(".json").stat().st_mode & 0o777
+    assert set(modes.values()) == {new_file_mode()}, modes
