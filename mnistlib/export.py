@@ -80,9 +80,7 @@ class OnnxPredictor(DigitReader):
         self.input_name = inputs[0].name
         require_probabilities(self, self.path)
 
-    def probabilities(self, images: np.ndarray) -> np.ndarray:
-        """Ten probabilities per image; ``images`` is (n, 28, 28) or (n, 28, 28, 1) in [0, 1]."""
-        batch = np.asarray(images, dtype=np.float32).reshape(-1, IMAGE_SIDE, IMAGE_SIDE, 1)
+    def _run(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: batch})[0]
 
 

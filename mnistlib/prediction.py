@@ -15,18 +15,20 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mnistlib.data import INPUT_SHAPE, NUM_CLASSES
+from mnistlib.data import IMAGE_SIDE, INPUT_SHAPE, NUM_CLASSES
 from mnistlib.files import require_nonempty_file
 from mnistlib.images import ImageInputError, preprocess_file
 
 if TYPE_CHECKING:
     import keras
+    from numpy.typing import ArrayLike
 
 __all__ = [
     "DigitReader",
     "ModelFileError",
     "Prediction",
     "Predictor",
+    "image_batch",
     "load_model_file",
     "predict_files",
     "require_probabilities",
@@ -115,10 +117,20 @@ class Prediction:
 
 
 class DigitReader:
-    """Reads digits from image files with any model that gives :meth:`probabilities`."""
+    """Reads digits from image files with any model that gives :meth:`probabilities`.
 
-    def probabilities(self, images: np.ndarray) -> np.ndarray:
+    Every reader takes the same batches, checked by :func:`image_batch`.
+    """
+
+    def probabilities(self, images: ArrayLike) -> np.ndarray:
         """Ten probabilities per image; ``images`` is (n, 28, 28) or (n, 28, 28, 1) in [0, 1]."""
+        batch = image_batch(images)
+        if len(batch) == 0:
+            return np.zeros((0, NUM_CLASSES), dtype=np.float32)
+        return np.asarray(self._run(batch))
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        """The model's answers for a checked, non-empty ``(n, 28, 28, 1)`` float32 batch."""
         raise NotImplementedError
 
     def predict_file(self, path: str | os.PathLike[str]) -> Prediction:
@@ -146,16 +158,41 @@ class Predictor(DigitReader):
         signature = [tf.TensorSpec([None, *INPUT_SHAPE], tf.float32)]
         self._forward = tf.function(lambda x: model(x, training=False), input_signature=signature)
 
-    def probabilities(self, images: np.ndarray) -> np.ndarray:
-        """Ten probabilities per image; ``images`` is (n, 28, 28) or (n, 28, 28, 1) in [0, 1]."""
-        batch = np.asarray(images, dtype=np.float32).reshape(-1, *INPUT_SHAPE)
+    def _run(self, batch: np.ndarray) -> np.ndarray:
         return self._forward(batch).numpy()
+
+
+def image_batch(images: ArrayLike) -> np.ndarray:
+    """``images`` as a ``(n, 28, 28, 1)`` float32 batch, or a ``ValueError`` saying what is wrong.
+
+    Accepted: numbers (any integer, float or bool type) of shape ``(n, 28, 28)``
+    or ``(n, 28, 28, 1)``, finite and within [0, 1], as ``scale_pixels`` makes them.
+    """
+    array = np.asarray(images)
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"images must be numbers, not {array.dtype} values")
+    if array.shape[1:] not in ((IMAGE_SIDE, IMAGE_SIDE), INPUT_SHAPE):
+        raise ValueError(
+            f"images must have shape (n, 28, 28) or (n, 28, 28, 1), not {array.shape} "
+            "(one image: images[np.newaxis])"
+        )
+    batch = array.astype(np.float32).reshape(-1, *INPUT_SHAPE)
+    if not np.isfinite(batch).all():
+        raise ValueError("images hold NaN or infinite pixels")
+    if batch.size and (batch.min() < 0.0 or batch.max() > 1.0):
+        raise ValueError(
+            f"pixels must be in [0, 1], not {batch.min():g} to {batch.max():g} "
+            "(scale 0-255 images with mnistlib.data.scale_pixels)"
+        )
+    return batch
 
 
 def predict_files(
     predictor: DigitReader, paths: list[str]
 ) -> tuple[list[Prediction], list[tuple[str, str]]]:
     """Predict every file; one bad file is reported and does not stop the others."""
+    if isinstance(paths, (str, os.PathLike)):
+        raise TypeError(f"predict_files takes a list of paths, not one path: [{str(paths)!r}]")
     predictions, failures = [], []
     for path in paths:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 
 import keras
@@ -139,3 +140,48 @@ def test_cli_unsafe_model_file_is_an_error(tmp_path, pictures, capsys):
     path.write_text("not a model")
     assert main(["predict", str(pictures[0][0]), "--model-file", str(path)]) == 1
     assert "not a Keras model file" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def both_readers(model_file, tmp_path_factory):
+    """The same network read by Keras and by ONNX Runtime."""
+    from mnistlib.export import OnnxPredictor, export_onnx
+
+    model = load_model_file(model_file)
+    onnx_file = export_onnx(model, tmp_path_factory.mktemp("onnx") / "cnn.onnx")
+    return {"keras": Predictor(model), "onnx": OnnxPredictor(onnx_file)}
+
+
+BAD_BATCHES = {
+    "three channels": (np.zeros((1, 28, 28, 3), np.float32), "shape (n, 28, 28) or (n, 28, 28, 1)"),
+    "two stacked images": (np.zeros((56, 28), np.float32), "shape (n, 28, 28) or (n, 28, 28, 1)"),
+    "one image without its batch axis": (np.zeros(784, np.float32), "shape (n, 28, 28)"),
+    "a NaN pixel": (np.where(np.eye(28) > 0, np.nan, 0.0)[None], "NaN or infinite"),
+    "0-255 pixels": (np.full((1, 28, 28), 255, np.uint8), "pixels must be in [0, 1]"),
+    "text": (np.array([["a"] * 28] * 28)[None], "numbers"),
+    "objects": (np.empty((1, 28, 28), object), "numbers"),
+}
+
+
+@pytest.mark.parametrize("reader", ["keras", "onnx"])
+@pytest.mark.parametrize("name", list(BAD_BATCHES))
+def test_both_readers_refuse_the_same_bad_batches_the_same_way(both_readers, reader, name):
+    """Issue 20, defect 10: three predictions from one 3-channel image, two from (56, 28)..."""
+    images, message = BAD_BATCHES[name]
+    with pytest.raises(ValueError, match=re.escape(message)):
+        both_readers[reader].probabilities(images)
+
+
+@pytest.mark.parametrize("reader", ["keras", "onnx"])
+def test_both_readers_take_the_same_good_batches(both_readers, reader):
+    read = both_readers[reader].probabilities
+    assert read(np.zeros((0, 28, 28), np.float32)).shape == (0, 10)  # no images, no answers
+    assert read(np.zeros((2, 28, 28), np.float64)).shape == (2, 10)
+    assert read(np.zeros((3, 28, 28, 1), np.uint8)).shape == (3, 10)  # 0 and 1 are pixels too
+    assert read([[[0.5] * 28] * 28]).shape == (1, 10)  # nested lists
+
+
+def test_predict_files_refuses_one_path_given_as_a_string(both_readers):
+    """Issue 20, defect 10: predict_files(reader, "a.png") read the characters as files."""
+    with pytest.raises(TypeError, match="a list of paths"):
+        predict_files(both_readers["keras"], "a.png")
