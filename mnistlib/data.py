@@ -277,30 +277,52 @@ def _read_idx_folder(folder: Path) -> dict[str, np.ndarray]:
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    """Read Keras's ``mnist.npz`` with pickles refused."""
+    """Read Keras's ``mnist.npz``: each array's header checked before its data is read.
+
+    Pickles are refused (``allow_pickle=False``), and so is a header that
+    announces another type or shape than MNIST's, before anything is allocated.
+    """
     require_nonempty_file(path, missing=MnistNotFoundError, empty=MnistDataError)
     if not zipfile.is_zipfile(path):
         raise MnistDataError(f"{path}: not a readable .npz file (not a zip archive)")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            missing = [key for key in NPZ_KEYS.values() if key not in npz.files]
+        with zipfile.ZipFile(path) as archive:
+            members = set(archive.namelist())
+            missing = [name for name in NPZ_KEYS.values() if f"{name}.npy" not in members]
             if missing:
                 raise MnistDataError(f"{path}: not an MNIST .npz, missing arrays {missing}")
-            arrays = {key: npz[name] for key, name in NPZ_KEYS.items()}
-    except MnistDataError:
-        raise
-    except ValueError as error:  # numpy refuses object arrays without allow_pickle
-        raise MnistDataError(f"{path}: holds pickled Python objects, refused for safety") from error
+            return {
+                key: _read_npy_member(path, archive, name, key) for key, name in NPZ_KEYS.items()
+            }
     except (OSError, zipfile.BadZipFile, EOFError) as error:
         raise MnistDataError(f"{path}: not a readable .npz file ({error})") from error
-    for key, array in arrays.items():
-        if array.dtype != np.uint8:
-            raise MnistDataError(f"{path}: {NPZ_KEYS[key]} has dtype {array.dtype}, expected uint8")
-        expected_ndim = 3 if key.endswith("images") else 1
-        if array.ndim != expected_ndim:
-            raise MnistDataError(f"{path}: {NPZ_KEYS[key]} has shape {array.shape}")
-        _check_shape(path, array.shape)
-    return arrays
+
+
+def _read_npy_member(path: Path, archive: zipfile.ZipFile, name: str, key: str) -> np.ndarray:
+    """One array of the archive, after its header passed the MNIST checks."""
+    from numpy.lib import format as npy
+
+    with archive.open(f"{name}.npy") as member:
+        try:
+            version = npy.read_magic(member)
+            header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+            shape, fortran_order, dtype = header(member)
+        except ValueError as error:
+            raise MnistDataError(f"{path}: {name} is not a NumPy array ({error})") from error
+        if dtype.hasobject:
+            raise MnistDataError(f"{path}: {name} holds pickled Python objects, refused for safety")
+        if dtype != np.uint8:
+            raise MnistDataError(f"{path}: {name} has dtype {dtype}, expected uint8")
+        if len(shape) != (3 if key.endswith("images") else 1) or fortran_order:
+            raise MnistDataError(f"{path}: {name} has shape {shape}")
+        _check_shape(path, shape)
+        size = int(np.prod(shape))
+        data = member.read(size)
+    if len(data) != size:
+        raise MnistDataError(
+            f"{path}: {name} is truncated ({len(data):,} of {size:,} bytes its header announces)"
+        )
+    return np.frombuffer(data, dtype=np.uint8).reshape(shape)
 
 
 def _check_split(where: Path, images: np.ndarray, labels: np.ndarray, split: str) -> None:

@@ -346,3 +346,81 @@ def test_a_download_that_never_answers_times_out_and_says_where_to_put_the_files
     assert result.returncode != 0
     assert "MnistNotFoundError" in result.stderr and "timed out" in result.stderr
     assert "MNIST_DATA" in result.stderr  # where to put the files
+
+
+def npy_bytes_claiming(shape: tuple[int, ...], payload: bytes = b"\0" * 64) -> bytes:
+    """A .npy member whose header claims ``shape`` of uint8, followed by ``payload`` only."""
+    import io
+
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buffer, {"descr": "|u1", "fortran_order": False, "shape": shape}
+    )
+    return buffer.getvalue() + payload
+
+
+def npz_with_x_train(path, arrays, x_train: bytes):
+    """Keras's mnist.npz with its x_train member replaced by ``x_train``'s bytes."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("x_train.npy", x_train)
+        for key, name in {"train_labels": "y_train", "test_images": "x_test"}.items():
+            buffer = io.BytesIO()
+            np.save(buffer, arrays[key])
+            archive.writestr(f"{name}.npy", buffer.getvalue())
+        buffer = io.BytesIO()
+        np.save(buffer, arrays["test_labels"])
+        archive.writestr("y_test.npy", buffer.getvalue())
+    return path
+
+
+def peak_memory_of_loading(path) -> tuple[str, float]:
+    """Load ``path`` in a fresh process: (its error message, its peak memory in MiB)."""
+    import subprocess
+    import sys
+
+    program = (
+        "import resource, sys\n"
+        "from mnistlib.data import load_mnist\n"
+        "try:\n"
+        f"    load_mnist({str(path)!r}, verify=False, download=False)\n"
+        "    message = 'loaded'\n"
+        "except Exception as error:\n"
+        "    message = f'{type(error).__name__}: {error}'\n"
+        "print(message)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=120
+    )
+    message, peak = result.stdout.strip().rsplit("\n", 1)
+    return message, float(peak)
+
+
+@pytest.mark.parametrize(
+    ("shape", "refusal"),
+    [
+        ((5_000_000, 28, 28), "header announces 5,000,000 items"),  # 3.9 GB claimed
+        ((1_000_000, 1000, 1000), "images are 1000x1000"),  # 931 GiB claimed
+        ((60_000, 28, 28, 28), "x_train has shape (60000, 28, 28, 28)"),
+    ],
+)
+def test_an_npz_claiming_a_huge_array_is_refused_before_allocating(
+    tmp_path, arrays, shape, refusal
+):
+    """Issue 20, defect 2: 3.9 GB claimed in a 5.5 MB file went past 3 GB of memory."""
+    path = npz_with_x_train(tmp_path / "mnist.npz", arrays, npy_bytes_claiming(shape))
+    message, peak_mib = peak_memory_of_loading(path)
+    assert message.startswith("MnistDataError") and refusal in message and str(path) in message
+    assert peak_mib < 1024, f"peak memory {peak_mib:.0f} MiB"
+
+
+def test_a_truncated_npz_member_is_called_truncated(tmp_path, arrays):
+    """Issue 20, defect 2: a cut member was reported as "pickled objects"."""
+    claimed = npy_bytes_claiming((30, 28, 28), payload=b"\0" * 100)  # 23,520 bytes claimed
+    path = npz_with_x_train(tmp_path / "mnist.npz", arrays, claimed)
+    with pytest.raises(MnistDataError, match="x_train is truncated") as error:
+        load_mnist(path, verify=False, download=False)
+    assert "pickled" not in str(error.value)
