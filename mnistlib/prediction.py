@@ -8,10 +8,12 @@ pipeline, which costs far more than the arithmetic for one 28x28 image.
 
 from __future__ import annotations
 
+import json
 import os
 import zipfile
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -52,6 +54,7 @@ def load_model_file(path: str | os.PathLike[str]) -> keras.Model:
     path = require_nonempty_file(path, ModelFileError, ModelFileError, kind="model file")
     if path.suffix != ".keras" or not zipfile.is_zipfile(path):
         raise ModelFileError(f"{path}: not a Keras model file (expected a .keras archive)")
+    _check_claimed_size(path)
     try:  # compile=False: reading digits needs no optimiser
         model = keras.models.load_model(path, safe_mode=True, compile=False)
     except ValueError as error:
@@ -104,6 +107,88 @@ def require_probabilities(reader: DigitReader, path: str | os.PathLike[str]) -> 
             f"adding up to {sums.min():.3g} to {sums.max():.3g}); a digit model ends with a "
             "softmax layer"
         )
+
+
+#: A digit model needs far fewer weights: the book's networks have under a
+#: million, and the rough bound of ``_claimed_weights`` gives them under four
+#: million. A file whose layers claim more is refused before Keras builds it.
+MAX_WEIGHTS = 50_000_000
+#: Larger parts of a .keras archive are refused unread (the book's config.json
+#: files are a few kilobytes, their weights a few megabytes).
+MAX_CONFIG_BYTES = 1_000_000
+MAX_ARCHIVE_BYTES = 4 * MAX_WEIGHTS + MAX_CONFIG_BYTES
+
+
+def _check_claimed_size(path: Path) -> None:
+    """Refuse a .keras archive whose parts or layers claim more than a digit model can need."""
+    with zipfile.ZipFile(path) as archive:
+        declared = sum(item.file_size for item in archive.infolist())
+        if declared > MAX_ARCHIVE_BYTES:
+            raise ModelFileError(
+                f"{path}: the archive unpacks to {declared:,} bytes, far more than a digit "
+                f"model needs (at most {MAX_ARCHIVE_BYTES:,})"
+            )
+        try:
+            with archive.open("config.json") as member:
+                text = member.read(MAX_CONFIG_BYTES + 1)
+        except KeyError:
+            raise ModelFileError(f"{path}: not a Keras model file (no config.json)") from None
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ModelFileError(
+            f"{path}: its config.json is over {MAX_CONFIG_BYTES:,} bytes, far more than a "
+            "model description needs"
+        )
+    try:
+        config = json.loads(text)
+    except ValueError as error:
+        raise ModelFileError(f"{path}: damaged config.json ({error})") from error
+    claimed = _claimed_weights(config)
+    if claimed > MAX_WEIGHTS:
+        raise ModelFileError(
+            f"{path}: its layers claim about {claimed:,} weights, far more than a digit model "
+            f"needs (at most {MAX_WEIGHTS:,})"
+        )
+
+
+def _claimed_weights(config: Any) -> int:
+    """A rough upper bound of the weights the layers of a Keras config would create.
+
+    Layers are taken in the order they appear, from a 28x28x1 input: a dense
+    layer connects its units to everything before it, a convolution its
+    filters to the channels before it, at most 28x28 positions wide.
+    """
+    weights, width, channels = 0, IMAGE_SIDE * IMAGE_SIDE, 1
+    for layer in _layers_in_order(config):
+        settings = layer.get("config") or {}
+        units, filters = _count(settings.get("units")), _count(settings.get("filters"))
+        if units:
+            weights += (width + 1) * units
+            width = channels = units
+        elif filters:
+            kernel = settings.get("kernel_size") or (3, 3)
+            kernel_size = int(np.prod([_count(k) or 1 for k in np.atleast_1d(kernel)]))
+            weights += (kernel_size * channels + 1) * filters
+            channels, width = filters, IMAGE_SIDE * IMAGE_SIDE * filters
+    return weights
+
+
+def _layers_in_order(config: Any) -> list[dict[str, Any]]:
+    """Every ``{"class_name": ..., "config": ...}`` entry of a Keras config, depth first."""
+    found: list[dict[str, Any]] = []
+    if isinstance(config, dict):
+        if "class_name" in config and isinstance(config.get("config"), dict):
+            found.append(config)
+        for value in config.values():
+            found.extend(_layers_in_order(value))
+    elif isinstance(config, list):
+        for value in config:
+            found.extend(_layers_in_order(value))
+    return found
+
+
+def _count(value: Any) -> int:
+    """A layer size from a config, or 0 if it is not a positive whole number."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 @dataclass(frozen=True)

@@ -185,3 +185,62 @@ def test_predict_files_refuses_one_path_given_as_a_string(both_readers):
     """Issue 20, defect 10: predict_files(reader, "a.png") read the characters as files."""
     with pytest.raises(TypeError, match="a list of paths"):
         predict_files(both_readers["keras"], "a.png")
+
+
+def keras_file_with_config(path, source, change_config):
+    """A copy of the .keras archive ``source``, its config.json rewritten by ``change_config``."""
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(path, "w") as copy:
+        for item in original.infolist():
+            data = original.read(item.filename)
+            if item.filename == "config.json":
+                data = change_config(data.decode()).encode()
+            copy.writestr(item, data, compress_type=zipfile.ZIP_DEFLATED)
+    return path
+
+
+def peak_memory_of_model_loading(path) -> tuple[str, float]:
+    """``load_model_file(path)`` in a fresh process: its error and peak memory in MiB."""
+    import subprocess
+    import sys
+
+    program = (
+        "import resource\n"
+        "from mnistlib.prediction import load_model_file\n"
+        "try:\n"
+        f"    load_model_file({str(path)!r})\n"
+        "    message = 'loaded'\n"
+        "except Exception as error:\n"
+        "    message = f'{type(error).__name__}: {error}'\n"
+        "print(message.replace(chr(10), ' '))\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=300
+    )
+    message, peak = result.stdout.strip().rsplit("\n", 1)
+    return message, float(peak)
+
+
+def test_a_keras_file_claiming_a_huge_layer_is_refused_before_building(model_file, tmp_path):
+    """Issue 20, defect 2: Dense(units=3_000_000) in a 7.5 MB file went past 4 GB."""
+
+    def huge_dense(config: str) -> str:
+        return re.sub(r'"units": \d+', '"units": 3000000', config, count=1)
+
+    path = keras_file_with_config(tmp_path / "huge.keras", model_file, huge_dense)
+    message, peak_mib = peak_memory_of_model_loading(path)
+    assert message.startswith("ModelFileError") and str(path) in message, message
+    assert "weights" in message and "far more than a digit model needs" in message
+    assert peak_mib < 1024, f"peak memory {peak_mib:.0f} MiB"
+
+
+def test_a_keras_file_with_a_padded_config_is_refused_unread(model_file, tmp_path):
+    """Issue 20, defect 2: a config.json padded to 1.5 GB loaded at 3.7 GB."""
+
+    def padded(config: str) -> str:
+        return config[:-1] + " " * 50_000_000 + config[-1]
+
+    path = keras_file_with_config(tmp_path / "padded.keras", model_file, padded)
+    message, peak_mib = peak_memory_of_model_loading(path)
+    assert message.startswith("ModelFileError") and "config.json" in message, message
+    assert peak_mib < 1024, f"peak memory {peak_mib:.0f} MiB"
