@@ -47,14 +47,15 @@ def load_model_file(path: str | os.PathLike[str]) -> keras.Model:
     Refuses, with a clear message: a missing or empty file, a file that is
     not a Keras archive, a damaged one, one that would run code when loaded
     (a ``Lambda`` layer: safe mode), and a model that does not map 28x28x1
-    images to ten probabilities.
+    images to ten probabilities, or one whose parts or layers claim more room
+    than a digit model needs (checked before TensorFlow is even imported).
     """
-    import keras  # late: TensorFlow is slow to import
-
     path = require_nonempty_file(path, ModelFileError, ModelFileError, kind="model file")
     if path.suffix != ".keras" or not zipfile.is_zipfile(path):
         raise ModelFileError(f"{path}: not a Keras model file (expected a .keras archive)")
     _check_claimed_size(path)
+    import keras  # late: TensorFlow is slow to import
+
     try:  # compile=False: reading digits needs no optimiser
         model = keras.models.load_model(path, safe_mode=True, compile=False)
     except ValueError as error:

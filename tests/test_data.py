@@ -389,7 +389,7 @@ def peak_memory_of_loading(path) -> tuple[str, float]:
     import sys
 
     program = (
-        "import resource, sys\n"
+        "import sys\n"
         "from mnistlib.data import load_mnist\n"
         "try:\n"
         f"    load_mnist({str(path)!r}, verify=False, download=False)\n"
@@ -397,7 +397,9 @@ def peak_memory_of_loading(path) -> tuple[str, float]:
         "except Exception as error:\n"
         "    message = f'{type(error).__name__}: {error}'\n"
         "print(message)\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+        # VmHWM: this process's own peak (ru_maxrss would count the parent's, from fork)
+        "status = open('/proc/self/status').read()\n"
+        "print(int(status.split('VmHWM:')[1].split()[0]) / 1024)\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", program], capture_output=True, text=True, timeout=120

@@ -204,7 +204,6 @@ def peak_memory_of_model_loading(path) -> tuple[str, float]:
     import sys
 
     program = (
-        "import resource\n"
         "from mnistlib.prediction import load_model_file\n"
         "try:\n"
         f"    load_model_file({str(path)!r})\n"
@@ -212,7 +211,9 @@ def peak_memory_of_model_loading(path) -> tuple[str, float]:
         "except Exception as error:\n"
         "    message = f'{type(error).__name__}: {error}'\n"
         "print(message.replace(chr(10), ' '))\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+        # VmHWM: this process's own peak (ru_maxrss would count the parent's, from fork)
+        "status = open('/proc/self/status').read()\n"
+        "print(int(status.split('VmHWM:')[1].split()[0]) / 1024)\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", program], capture_output=True, text=True, timeout=300
