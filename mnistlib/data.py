@@ -240,6 +240,8 @@ def find_mnist(path: str | os.PathLike[str] | None = None) -> MnistSource | None
     ``None`` when none holds it (then :func:`load_mnist` tries a download).
     An explicitly named place that holds no MNIST is an error, not a skip.
     """
+    if path is not None and not str(path).strip():
+        raise MnistNotFoundError("an empty path was given for MNIST; name a folder or a file")
     for named, found_by in ((path, "argument"), (os.environ.get("MNIST_DATA"), "MNIST_DATA")):
         if named:
             source = _source_in(Path(named).expanduser(), found_by)

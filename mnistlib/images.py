@@ -223,12 +223,25 @@ def _centre_by_mass(scaled: np.ndarray) -> np.ndarray:
 
 def preprocess(gray: np.ndarray) -> Steps:
     """Run the MNIST-style pipeline on a grey picture; every step is kept."""
-    if gray.ndim != 2 or min(gray.shape) < 1:
-        raise ImageInputError(f"expected a 2-D grey picture, got shape {gray.shape}")
+    gray = _checked_picture(gray)
     ink = _ink(gray)
     cropped = _crop_to_ink(ink)
     scaled = _scale_to_box(cropped)
     return Steps(gray, ink, cropped, scaled, _centre_by_mass(scaled))
+
+
+def _checked_picture(gray: np.ndarray) -> np.ndarray:
+    """``gray`` as a 2-D array of finite numbers (a list of rows will do), or an ImageInputError."""
+    gray = np.asarray(gray)
+    if gray.dtype.kind not in "biuf":
+        raise ImageInputError(f"a picture holds numbers, not {gray.dtype} values")
+    if gray.ndim != 2 or min(gray.shape) < 1:
+        raise ImageInputError(f"expected a 2-D grey picture, got shape {gray.shape}")
+    if gray.dtype.kind == "f" and gray.itemsize < 4:
+        gray = gray.astype(np.float32)  # float16 is too coarse for the pipeline's sums
+    if gray.dtype.kind == "f" and not np.isfinite(gray).all():
+        raise ImageInputError("the picture holds NaN or infinite pixels")
+    return gray
 
 
 def preprocess_file(path: str | os.PathLike[str]) -> Steps:

@@ -436,3 +436,10 @@ def test_a_truncated_npz_member_is_called_truncated(tmp_path, arrays):
     with pytest.raises(MnistDataError, match="x_train is truncated") as error:
         load_mnist(path, verify=False, download=False)
     assert "pickled" not in str(error.value)
+
+
+def test_an_empty_path_is_an_error_not_a_silent_default(monkeypatch, idx_folder):
+    """Issue 20, defect 10: load_mnist("") quietly used MNIST_DATA instead."""
+    monkeypatch.setenv("MNIST_DATA", str(idx_folder))
+    with pytest.raises(MnistNotFoundError, match="an empty path"):
+        load_mnist("", verify=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import struct
 import zlib
 from pathlib import Path
@@ -222,3 +223,27 @@ def test_naive_resize_is_28x28_and_inverted():
 def test_preprocess_refuses_wrong_shapes():
     with pytest.raises(ImageInputError, match="2-D"):
         preprocess(np.zeros((10, 10, 3)))
+
+
+@pytest.mark.parametrize(
+    ("gray", "message"),
+    [
+        ([[0.0, 1.0], [1.0, 0.0]], None),  # a list of rows is a picture too
+        (np.full((40, 40), 0.5, np.float16), None),  # float16 is read as float32
+        (np.empty((40, 40), object), "numbers"),
+        (np.where(np.eye(40) > 0, np.nan, 1.0), "NaN or infinite"),
+        (np.zeros((40, 40, 3)), "2-D grey picture"),
+    ],
+    ids=["list", "float16", "objects", "a NaN pixel", "colour"],
+)
+def test_preprocess_says_what_is_wrong_with_an_array(gray, message):
+    """Issue 20, defect 10: lists, float16 and objects raised unrelated errors; NaN was "no ink"."""
+    from mnistlib.images import ImageInputError, NoDigitError, preprocess
+
+    if message is None:
+        with contextlib.suppress(NoDigitError):  # these tiny pictures may hold no digit
+            preprocess(gray)
+        return
+    with pytest.raises(ImageInputError, match=message) as error:
+        preprocess(gray)
+    assert not isinstance(error.value, NoDigitError)
