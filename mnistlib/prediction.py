@@ -248,6 +248,10 @@ class Predictor(DigitReader):
         return self._forward(batch).numpy()
 
 
+#: Rounding may put a pixel a hair outside [0, 1]; 0-255 pixels are far outside.
+PIXEL_SLACK = 0.01
+
+
 def image_batch(images: ArrayLike) -> np.ndarray:
     """``images`` as a ``(n, 28, 28, 1)`` float32 batch, or a ``ValueError`` saying what is wrong.
 
@@ -265,7 +269,7 @@ def image_batch(images: ArrayLike) -> np.ndarray:
     batch = array.astype(np.float32).reshape(-1, *INPUT_SHAPE)
     if not np.isfinite(batch).all():
         raise ValueError("images hold NaN or infinite pixels")
-    if batch.size and (batch.min() < 0.0 or batch.max() > 1.0):
+    if batch.size and (batch.min() < -PIXEL_SLACK or batch.max() > 1.0 + PIXEL_SLACK):
         raise ValueError(
             f"pixels must be in [0, 1], not {batch.min():g} to {batch.max():g} "
             "(scale 0-255 images with mnistlib.data.scale_pixels)"
