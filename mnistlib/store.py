@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import signal
 import tempfile
 import threading
@@ -82,7 +83,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], Any]) -> 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.stem}-", suffix="".join(path.suffixes)
+        dir=path.parent, prefix=f".{path.stem}-{os.getpid()}-", suffix="".join(path.suffixes)
     )
     os.close(handle)
     try:
@@ -126,17 +127,40 @@ def _sigterm_exits() -> Iterator[None]:
 def sweep_stale_temporaries(folder: Path, older_than: float = STALE_SECONDS) -> list[Path]:
     """Remove temporaries of :func:`atomic_write` left in ``folder`` by a killed save.
 
-    Only files named like its temporaries and untouched for ``older_than``
-    seconds go: a save in progress elsewhere keeps its file. Returns those removed.
+    A temporary's name holds the process id of its writer
+    (``.NAME-PID-XXXXXXXX.SUFFIX``). It goes when that process is gone, or
+    when it is untouched for ``older_than`` seconds; a save in progress in a
+    live process keeps its file. Returns the files removed.
     """
     removed = []
     now = time.time()
     for candidate in folder.glob(".*-*"):
+        match = TEMPORARY_NAME.match(candidate.name)
+        if not match:
+            continue
         with contextlib.suppress(OSError):
-            if candidate.is_file() and now - candidate.stat().st_mtime > older_than:
+            orphan = not _process_alive(int(match["pid"]))
+            if orphan or now - candidate.stat().st_mtime > older_than:
                 candidate.unlink()
                 removed.append(candidate)
     return removed
+
+
+#: The name ``tempfile.mkstemp`` gives an :func:`atomic_write` temporary.
+TEMPORARY_NAME = re.compile(r"^\.(?P<stem>.+)-(?P<pid>\d+)-[a-z0-9_]{8}(?:\.\w+)+$")
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (signal 0 checks, sends nothing)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 def require_writable_store() -> Path:

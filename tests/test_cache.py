@@ -285,19 +285,28 @@ def test_a_training_whose_loss_is_not_finite_stops_and_stores_nothing(xy, output
 def test_stale_temporaries_of_the_store_are_swept_and_fresh_ones_kept(xy, outputs):
     """Issue 20, defect 7: a save killed mid-write left .mlp-*.keras files no run removed."""
     import os
+    import subprocess
+    import sys
     import time
 
     from mnistlib.store import STALE_SECONDS
 
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a writer that was killed: its process id is free
     store = outputs / "models"
     store.mkdir(parents=True)
-    stale, fresh = store / ".small-abc123.keras", store / ".small-def456.keras"
-    stale.write_bytes(b"half a model")
-    fresh.write_bytes(b"being written right now")
+    me = os.getpid()
+    orphan = store / f".small-{gone.pid}-abcd1234.keras"
+    stale, fresh = store / f".small-{me}-efgh5678.keras", store / f".small-{me}-ijkl9012.keras"
+    kept_aside = store / ".notes-about-this-folder.txt"  # not one of ours
+    for path in (orphan, stale, fresh, kept_aside):
+        path.write_bytes(b"half a model")
     old = time.time() - STALE_SECONDS - 60
     os.utime(stale, (old, old))
+    os.utime(kept_aside, (old, old))
     fit(small_model(), xy, verbose=0)
-    assert not stale.exists() and fresh.exists()
+    assert not orphan.exists() and not stale.exists()
+    assert fresh.exists() and kept_aside.exists()
 
 
 def test_sigterm_during_a_save_leaves_no_temporary(tmp_path):
