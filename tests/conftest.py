@@ -112,3 +112,30 @@ def browser():
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield browser
         browser.close()
+
+
+def peak_memory_of(setup: str, call: str) -> tuple[str, float]:
+    """Run ``call`` after ``setup`` in a fresh process: (its error or "loaded", peak MiB).
+
+    The peak is the child's own (VmHWM): ``ru_maxrss`` would count the
+    parent's memory, inherited through fork.
+    """
+    import subprocess
+    import sys
+
+    program = (
+        f"{setup}\n"
+        "try:\n"
+        f"    {call}\n"
+        "    message = 'loaded'\n"
+        "except Exception as error:\n"
+        "    message = f'{type(error).__name__}: {error}'\n"
+        "print(message.replace(chr(10), ' '))\n"
+        "status = open('/proc/self/status').read()\n"
+        "print(int(status.split('VmHWM:')[1].split()[0]) / 1024)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=300
+    )
+    message, peak = result.stdout.strip().rsplit("\n", 1)
+    return message, float(peak)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import IDX_STEMS, idx_bytes, tiny_arrays, write_idx_folder
+from conftest import IDX_STEMS, idx_bytes, peak_memory_of, tiny_arrays, write_idx_folder
 
 import mnistlib.data
 from mnistlib.data import (
@@ -385,27 +385,10 @@ def npz_with_x_train(path, arrays, x_train: bytes, zeros: int = 0):
 
 def peak_memory_of_loading(path) -> tuple[str, float]:
     """Load ``path`` in a fresh process: (its error message, its peak memory in MiB)."""
-    import subprocess
-    import sys
-
-    program = (
-        "import sys\n"
-        "from mnistlib.data import load_mnist\n"
-        "try:\n"
-        f"    load_mnist({str(path)!r}, verify=False, download=False)\n"
-        "    message = 'loaded'\n"
-        "except Exception as error:\n"
-        "    message = f'{type(error).__name__}: {error}'\n"
-        "print(message)\n"
-        # VmHWM: this process's own peak (ru_maxrss would count the parent's, from fork)
-        "status = open('/proc/self/status').read()\n"
-        "print(int(status.split('VmHWM:')[1].split()[0]) / 1024)\n"
+    return peak_memory_of(
+        "from mnistlib.data import load_mnist",
+        f"load_mnist({str(path)!r}, verify=False, download=False)",
     )
-    result = subprocess.run(
-        [sys.executable, "-c", program], capture_output=True, text=True, timeout=120
-    )
-    message, peak = result.stdout.strip().rsplit("\n", 1)
-    return message, float(peak)
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ import zipfile
 import keras
 import numpy as np
 import pytest
+from conftest import peak_memory_of
 from PIL import Image, ImageDraw
 
 from mnistlib.cli import main
@@ -200,26 +201,9 @@ def keras_file_with_config(path, source, change_config):
 
 def peak_memory_of_model_loading(path) -> tuple[str, float]:
     """``load_model_file(path)`` in a fresh process: its error and peak memory in MiB."""
-    import subprocess
-    import sys
-
-    program = (
-        "from mnistlib.prediction import load_model_file\n"
-        "try:\n"
-        f"    load_model_file({str(path)!r})\n"
-        "    message = 'loaded'\n"
-        "except Exception as error:\n"
-        "    message = f'{type(error).__name__}: {error}'\n"
-        "print(message.replace(chr(10), ' '))\n"
-        # VmHWM: this process's own peak (ru_maxrss would count the parent's, from fork)
-        "status = open('/proc/self/status').read()\n"
-        "print(int(status.split('VmHWM:')[1].split()[0]) / 1024)\n"
+    return peak_memory_of(
+        "from mnistlib.prediction import load_model_file", f"load_model_file({str(path)!r})"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", program], capture_output=True, text=True, timeout=300
-    )
-    message, peak = result.stdout.strip().rsplit("\n", 1)
-    return message, float(peak)
 
 
 def test_a_keras_file_claiming_a_huge_layer_is_refused_before_building(model_file, tmp_path):
