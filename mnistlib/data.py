@@ -281,7 +281,7 @@ def _read_idx_folder(folder: Path) -> dict[str, np.ndarray]:
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     """Read Keras's ``mnist.npz``: each array's header checked before its data is read.
 
-    Pickles are refused (``allow_pickle=False``), and so is a header that
+    Arrays of Python objects (pickles) are refused, and so is a header that
     announces another type or shape than MNIST's, before anything is allocated.
     """
     require_nonempty_file(path, missing=MnistNotFoundError, empty=MnistDataError)

@@ -76,9 +76,9 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], Any]) -> 
     """Write ``path`` through ``write(temporary_path)``, then rename it into place in one step.
 
     The file gets :func:`new_file_mode`'s permissions. The temporary file,
-    ``.NAME-XXXX.SUFFIX`` beside ``path``, is removed if
-    the write fails, and also on SIGTERM (the process then exits with 143).
-    Only kill -9 can leave it; :func:`sweep_stale_temporaries` removes it later.
+    ``.NAME-PID-XXXXXXXX.SUFFIX`` beside ``path``, is removed if the write
+    fails, and also on SIGTERM (the process then exits with 143). Only kill -9
+    can leave it; :func:`sweep_stale_temporaries` removes it on a later run.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
