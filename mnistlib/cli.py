@@ -62,7 +62,34 @@ def _train_command(args: argparse.Namespace) -> int:
     source = "reused from the cache" if trained.from_cache else "trained"
     print(f"{source}: {trained.path}")
     print(f"test accuracy {trained.test_accuracy:.2%}, test loss {trained.test_loss:.4f}")
+    if config == book_config(args.model):  # predict reads the book's settings only
+        _write_fast_copy(args.model, trained)
     return 0
+
+
+def _write_fast_copy(name: str, trained: Any) -> None:
+    """Give ``predict`` a checked ONNX copy of the book model; say so on stderr."""
+    from mnistlib.fastcopy import onnx_available, write_fast_copy
+    from mnistlib.prediction import ModelFileError
+
+    if not onnx_available():
+        print(
+            "note: ONNX Runtime is not installed, so predict will import TensorFlow "
+            "(pip install 'mnist-book[onnx]' makes it faster)",
+            file=sys.stderr,
+        )
+        return
+    try:
+        check = write_fast_copy(name, trained)
+    except (OSError, ModelFileError) as error:
+        print(f"warning: no fast copy for predict ({error}); it will use Keras", file=sys.stderr)
+        return
+    verdict = "ready" if check.passed else "not used: it differs from Keras"
+    print(
+        f"fast copy for predict {verdict}: same digit as Keras on {check.same_digit:,} of "
+        f"{check.images:,} test images",
+        file=sys.stderr,
+    )
 
 
 def _evaluate_command(args: argparse.Namespace) -> int:
@@ -97,7 +124,8 @@ def _evaluate_command(args: argparse.Namespace) -> int:
 
 
 def _book_model_for_prediction(name: str, train: bool) -> Any:
-    """The stored book model ``name``; trained first only if ``train``, its log on stderr.
+    """The stored book model ``name`` (a ``TrainedModel``); trained first only if ``train``,
+    its log on stderr.
 
     Standard output stays the predictions alone (valid JSON with ``--json``).
     """
@@ -108,7 +136,7 @@ def _book_model_for_prediction(name: str, train: bool) -> Any:
     config = book_config(name)
     try:
         with stored_only():
-            return load_or_train(config, verbose=False).model
+            return load_or_train(config, verbose=False)
     except NotStoredError as error:
         if not train:
             raise NotStoredError(
@@ -118,7 +146,32 @@ def _book_model_for_prediction(name: str, train: bool) -> Any:
             ) from error
     print(f"Training {name} first, as `mnistlib train` would; then reading.", file=sys.stderr)
     with contextlib.redirect_stdout(sys.stderr):
-        return load_or_train(config, verbose=True).model
+        return load_or_train(config, verbose=True)
+
+
+def _book_reader(name: str, train: bool, keras_only: bool) -> Any:
+    """A reader of the book model ``name``: its fast copy when current, else Keras.
+
+    Reading with Keras writes a new fast copy (unless ``keras_only``), so the
+    next run is fast.
+    """
+    from mnistlib.fastcopy import current_fast_copy, onnx_available
+    from mnistlib.prediction import ModelFileError, Predictor
+
+    fast = not keras_only and onnx_available()
+    path = current_fast_copy(name) if fast else None
+    if path is not None:
+        from mnistlib.export import OnnxPredictor
+
+        try:
+            return OnnxPredictor(path)
+        except ModelFileError:
+            pass  # damaged since it was checked: Keras reads, and a new copy is written
+    trained = _book_model_for_prediction(name, train)
+    if fast:
+        with contextlib.redirect_stdout(sys.stderr):
+            _write_fast_copy(name, trained)
+    return Predictor(trained.model)
 
 
 def _predict_command(args: argparse.Namespace) -> int:
@@ -132,7 +185,7 @@ def _predict_command(args: argparse.Namespace) -> int:
     elif args.model_file:
         reader = Predictor(load_model_file(args.model_file))
     else:
-        reader = Predictor(_book_model_for_prediction(args.model, args.train))
+        reader = _book_reader(args.model, args.train, args.keras)
     predictions, failures = predict_files(reader, args.images)
     if args.json:
         print(json.dumps([asdict(p) for p in predictions], indent=2))
@@ -286,7 +339,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="read the digit in image files",
         description="Read one digit per image (PNG, JPEG, ...; any size; dark ink on light "
         "paper or the reverse). Prints one line per image; exits with 1 if any failed. "
-        "A book model must be trained first (`mnistlib train`), or add --train.",
+        "A book model must be trained first (`mnistlib train`), or add --train. "
+        "It is read from its checked ONNX copy, without TensorFlow, when that copy is "
+        "current (`mnistlib train` and the first reading write it).",
     )
     predict.add_argument("images", nargs="+", help="image files")
     _add_model_option(predict)
@@ -299,6 +354,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--train",
         action="store_true",
         help="train the book model first if it is not stored yet (its log goes to stderr)",
+    )
+    predict.add_argument(
+        "--keras",
+        action="store_true",
+        help="read with the Keras model even when its checked ONNX copy is current "
+        "(slower: imports TensorFlow)",
     )
     predict.set_defaults(run=_predict_command)
 

@@ -181,8 +181,10 @@ def test_predict_train_keeps_standard_output_for_the_predictions(tmp_path, monke
         return Trained()
 
     monkeypatch.setattr("mnistlib.training.load_or_train", load_or_train)
+    monkeypatch.setenv("MNIST_OUTPUTS", str(tmp_path / "outputs"))
     picture = digit_picture(tmp_path / "one.png")
-    assert main(["predict", "--model", "mlp", "--train", "--json", str(picture)]) == 0
+    arguments = ["predict", "--model", "mlp", "--train", "--keras", "--json", str(picture)]
+    assert main(arguments) == 0
     captured = capsys.readouterr()
     (answer,) = json.loads(captured.out)
     assert answer["file"] == str(picture)
