@@ -1,13 +1,16 @@
-"""Fault injection: a training killed (kill -9, SIGTERM) while it fits or saves, and two at once.
+"""Fault injection: ``python -m mnistlib train`` killed (kill -9, SIGTERM) while it fits or
+saves, and two trainings at once on an empty store.
 
-Each run is a child process that trains a tiny network through ``cached_fit``
-into its own model store. Afterwards the store must hold only complete,
+Each run is a child process that runs the command line's ``train`` (a short MLP
+training on MNIST) into its own model store; a patch in the child only makes it
+linger at the chosen moment. Afterwards the store must hold only complete,
 verified models (their records match their files) and no temporary files,
 and a rerun must load what is there or train anew.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -16,43 +19,52 @@ from pathlib import Path
 
 import pytest
 
+from mnistlib.data import find_mnist
 from mnistlib.store import read_record
 
-TRAINING = """
+pytestmark = pytest.mark.skipif(find_mnist() is None, reason="no MNIST here; set MNIST_DATA")
+
+TRAIN = ["train", "--model", "mlp", "--epochs", "2", "--batch-size", "500"]
+
+CHILD = f"""
 import sys, time
-import keras, numpy as np
-from mnistlib.cache import cached_fit
+import keras
+from mnistlib import cache
+from mnistlib.cli import main
 
 mode = sys.argv[1]
 if mode == "slow-save":  # write the whole file, then linger before the rename
     save = keras.Model.save
     def slow_save(self, path, *args, **kwargs):
         save(self, path, *args, **kwargs)
-        print("saving", flush=True)
+        print("saving", file=sys.__stdout__, flush=True)
         time.sleep(60)
     keras.Model.save = slow_save
-
-class Linger(keras.callbacks.Callback):
-    def on_epoch_end(self, epoch, logs=None):
-        if mode == "slow-fit" and epoch == 0:
+if mode == "slow-fit":  # linger after the first of two epochs
+    end_epoch = cache._EpochTimer.on_epoch_end
+    def slow_end(self, epoch, logs=None):
+        end_epoch(self, epoch, logs)
+        if epoch == 0:
             print("fitting", file=sys.__stdout__, flush=True)  # fit captures stdout
             time.sleep(60)
-
-keras.utils.set_random_seed(0)
-x = np.random.default_rng(0).random((200, 8)).astype("float32")
-y = keras.utils.to_categorical((x[:, 0] > 0.5).astype(int), 2)
-model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(8, activation="relu"),
-                          keras.layers.Dense(2, activation="softmax")])
-model.compile(optimizer="adam", loss="categorical_crossentropy")
-history = cached_fit(model, x, y, epochs=3, batch_size=20, callbacks=[Linger()], verbose=0)
-print("from_cache", history.from_cache, flush=True)
+    cache._EpochTimer.on_epoch_end = slow_end
+sys.exit(main({TRAIN!r}))
 """
 
 
 def start(outputs: Path, mode: str = "normal") -> subprocess.Popen:
-    env = {"MNIST_OUTPUTS": str(outputs), "TF_CPP_MIN_LOG_LEVEL": "3", "PATH": ""}
+    env = {
+        "MNIST_OUTPUTS": str(outputs),
+        "MNIST_DATA": str(find_mnist().path),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "PATH": os.environ.get("PATH", ""),
+    }
     return subprocess.Popen(
-        [sys.executable, "-c", TRAINING, mode], env=env, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", CHILD, mode],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
@@ -67,11 +79,12 @@ def wait_for(process: subprocess.Popen, line: str) -> None:
 
 
 def run(outputs: Path) -> str:
-    """A complete training run; what it said about the cache."""
+    """A complete ``train``; what it said of the model: "trained" or "reused from the cache"."""
     process = start(outputs)
-    out, _ = process.communicate(timeout=180)
+    out, _ = process.communicate(timeout=300)
     assert process.returncode == 0, out
-    return out.strip().splitlines()[-1]
+    (said,) = [line for line in out.splitlines() if line.startswith(("trained:", "reused"))]
+    return said.split(":")[0]
 
 
 def stored_models(outputs: Path) -> list[Path]:
@@ -100,7 +113,7 @@ def test_a_training_killed_leaves_a_sound_store_and_a_rerun_trains(tmp_path, mom
     else:
         assert code == -kill
     assert not stored_models(outputs)  # nothing half-done was kept
-    assert run(outputs) == "from_cache False"  # a kill -9's temporary is swept, then it trains
+    assert run(outputs) == "trained"  # a kill -9's temporary is swept, then it trains
     assert_only_verified_models(outputs)
 
 
@@ -108,8 +121,8 @@ def test_two_trainings_at_once_on_an_empty_store(tmp_path):
     outputs = tmp_path / "outputs"
     first, second = start(outputs), start(outputs)
     for process in (first, second):
-        out, _ = process.communicate(timeout=180)
+        out, _ = process.communicate(timeout=300)
         assert process.returncode == 0, out
     assert len(stored_models(outputs)) == 1
     assert_only_verified_models(outputs)
-    assert run(outputs) == "from_cache True"
+    assert run(outputs) == "reused from the cache"
