@@ -36,6 +36,7 @@ __all__ = [
     "plot_pooling",
     "plot_prediction_grid",
     "plot_projection",
+    "plot_reliability",
     "plot_robustness",
     "plot_sliding_window",
     "plot_steps",
@@ -396,6 +397,31 @@ def plot_confidence(right: np.ndarray, wrong: np.ndarray) -> Figure:
         ax.set_xlabel("probability the model gave its answer")
         ax.set_ylabel("answers (log scale)")
     fig.tight_layout()
+    return fig
+
+
+def plot_reliability(tables: dict[str, pd.DataFrame]) -> Figure:
+    """Reliability diagrams, one per titled table of :func:`mnistlib.calibration.reliability`.
+
+    Each bar is a confidence bin, as high as the share of right answers in it;
+    a calibrated model's bars reach the diagonal. Red marks the gap.
+    """
+    fig, axes = plt.subplots(
+        1, len(tables), figsize=_page_size(5 * len(tables), 4.8), squeeze=False
+    )
+    for ax, (title, table) in zip(axes[0], tables.items(), strict=True):
+        width = table["to"] - table["from"]
+        ax.bar(table["from"], table["accuracy"], width=width, align="edge",
+               color=sns.color_palette()[0], edgecolor="white", label="accuracy")  # fmt: skip
+        ax.bar(table["from"], table["confidence"] - table["accuracy"], width=width,
+               bottom=table["accuracy"], align="edge", color=sns.color_palette()[3],
+               alpha=0.5, label="gap to the confidence")  # fmt: skip
+        ax.plot([0, 1], [0, 1], color="black", linestyle="--", linewidth=1, label="calibrated")
+        ax.set(xlim=(0, 1), ylim=(0, 1), title=title, xlabel="confidence (bin)")
+        ax.set_ylabel("share of right answers")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, frameon=False)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))  # room for the legend below
     return fig
 
 

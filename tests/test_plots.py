@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 
 from mnistlib import plots
+from mnistlib.calibration import reliability
 from mnistlib.images import preprocess
 
 GAP = 6  # pixels between two titles side by side
@@ -58,6 +59,12 @@ FIGURES: dict[str, Callable[[], Figure]] = {
         DIGITS[0], RNG.random((24, 24)), [(0, 0), (4, 10), (12, 6), (23, 23)]
     ),
     "pooling": lambda: plots.plot_pooling(RNG.random((24, 24)), RNG.random((12, 12))),
+    "reliability": lambda: plots.plot_reliability(
+        {
+            f"{name}: ECE 12.34 %": reliability(PROBABILITIES, LABELS)
+            for name in ("before", "after T = 1.23")
+        }
+    ),
     "robustness": lambda: plots.plot_robustness(
         pd.DataFrame(
             {
