@@ -17,11 +17,13 @@ held-out data (the validation split, never the test set).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
-from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
-from sklearn.calibration import calibration_curve
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "BINS",
@@ -43,6 +45,9 @@ def reliability(probabilities: np.ndarray, labels: np.ndarray, bins: int = BINS)
     ``probabilities`` is (n, 10), ``labels`` the n true digits. Bins are equal
     slices of [0, 1]; empty bins are left out.
     """
+    import pandas as pd  # late, like scikit-learn: reading a digit needs neither
+    from sklearn.calibration import calibration_curve
+
     confidence = np.clip(probabilities.max(axis=1), 0.0, 1.0)  # float32 sums may pass 1
     correct = (probabilities.argmax(axis=1) == labels).astype(int)
     accuracy, mean_confidence = calibration_curve(correct, confidence, n_bins=bins)
@@ -83,6 +88,8 @@ def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
     It minimises the mean cross-entropy (negative log-likelihood) of the
     tempered probabilities, a one-number search between 0.05 and 20.
     """
+    from scipy.optimize import minimize_scalar
+
     logits = np.log(np.clip(np.asarray(probabilities, dtype=np.float64), SMALLEST, 1.0))
     rows = np.arange(len(labels))
 

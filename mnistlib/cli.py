@@ -62,6 +62,8 @@ def _train_command(args: argparse.Namespace) -> int:
     source = "reused from the cache" if trained.from_cache else "trained"
     print(f"{source}: {trained.path}")
     print(f"test accuracy {trained.test_accuracy:.2%}, test loss {trained.test_loss:.4f}")
+    if trained.temperature is not None:
+        print(f"calibration: temperature {trained.temperature:.3f}, fitted on the validation split")
     if config == book_config(args.model):  # predict reads the book's settings only
         _write_fast_copy(args.model, trained)
     return 0
@@ -159,19 +161,19 @@ def _book_reader(name: str, train: bool, keras_only: bool) -> Any:
     from mnistlib.prediction import ModelFileError, Predictor
 
     fast = not keras_only and onnx_available()
-    path = current_fast_copy(name) if fast else None
-    if path is not None:
+    copy = current_fast_copy(name) if fast else None
+    if copy is not None:
         from mnistlib.export import OnnxPredictor
 
         try:
-            return OnnxPredictor(path)
+            return OnnxPredictor(copy.path, copy.temperature)
         except ModelFileError:
             pass  # damaged since it was checked: Keras reads, and a new copy is written
     trained = _book_model_for_prediction(name, train)
     if fast:
         with contextlib.redirect_stdout(sys.stderr):
             _write_fast_copy(name, trained)
-    return Predictor(trained.model)
+    return Predictor(trained.model, trained.temperature or 1.0)
 
 
 def _predict_command(args: argparse.Namespace) -> int:
@@ -341,7 +343,8 @@ def build_parser() -> argparse.ArgumentParser:
         "paper or the reverse). Prints one line per image; exits with 1 if any failed. "
         "A book model must be trained first (`mnistlib train`), or add --train. "
         "It is read from its checked ONNX copy, without TensorFlow, when that copy is "
-        "current (`mnistlib train` and the first reading write it).",
+        "current (`mnistlib train` and the first reading write it). A book model's "
+        "probabilities are calibrated by the temperature fitted on its validation split.",
     )
     predict.add_argument("images", nargs="+", help="image files")
     _add_model_option(predict)

@@ -55,10 +55,11 @@ class OnnxPredictor(DigitReader):
     """An ONNX digit model run by ONNX Runtime: the same interface as
     :class:`~mnistlib.prediction.Predictor`."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], temperature: float = 1.0) -> None:
         import onnxruntime
 
         self.path = require_nonempty_file(path, ModelFileError, ModelFileError, kind="model file")
+        self.temperature = temperature
         try:
             self.session: onnxruntime.InferenceSession = onnxruntime.InferenceSession(
                 str(self.path), providers=["CPUExecutionProvider"]

@@ -10,6 +10,7 @@ no TensorFlow, whenever the copy is *current*:
 - the record's settings are the book's settings for that model today;
 - the ``.keras`` file it was exported from is still in the store, unchanged;
 - the ONNX file is unchanged, and gave the same digit as Keras on every test image;
+- its temperature (:mod:`mnistlib.calibration`, fitted on the validation split) is sane;
 - the library's training code and the versions of TensorFlow, Keras and
   NumPy are those that trained it (any change could train another model).
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from importlib import metadata
 from importlib.util import find_spec
 from pathlib import Path
@@ -35,12 +36,24 @@ if TYPE_CHECKING:
     from mnistlib.export import ParityCheck
     from mnistlib.training import TrainedModel
 
-__all__ = ["current_fast_copy", "fast_copy_path", "onnx_available", "write_fast_copy"]
+__all__ = ["FastCopy", "current_fast_copy", "fast_copy_path", "onnx_available", "write_fast_copy"]
 
 #: The library's modules whose code decides which model a training produces.
 TRAINING_MODULES = ("cache", "configs", "data", "fitkey", "models", "training")
 #: The packages whose versions decide it too (the starting weights, the arithmetic).
 TRAINING_PACKAGES = ("tensorflow", "keras", "numpy")
+
+
+@dataclass(frozen=True)
+class FastCopy:
+    """A current fast copy: the ONNX file, and the temperature that calibrates its answers."""
+
+    path: Path
+    temperature: float  # 1 for a model that has no fitted temperature
+
+
+#: A recorded temperature outside this range is taken as damage.
+TEMPERATURES = (0.05, 20.0)
 
 
 def fast_copy_path(name: str) -> Path:
@@ -103,13 +116,14 @@ def write_fast_copy(name: str, trained: TrainedModel) -> ParityCheck:
             "keras_sha256": file_sha256(trained.path),
             "onnx_sha256": file_sha256(path),
             "parity": {**asdict(check), "passed": True},
+            "temperature": trained.temperature,
             "trained_by": training_fingerprint(),
         }
         atomic_write(record_path, lambda p: p.write_text(json.dumps(record, indent=2) + "\n"))
     return check
 
 
-def current_fast_copy(name: str) -> Path | None:
+def current_fast_copy(name: str) -> FastCopy | None:
     """The fast copy of the book model ``name`` if it is current (see above), else ``None``.
 
     Reads files only: it imports neither TensorFlow nor ONNX Runtime.
@@ -118,14 +132,16 @@ def current_fast_copy(name: str) -> Path | None:
     try:
         record = json.loads(record_path.read_text())
         keras_file = model_dir() / Path(str(record["keras_file"])).name
+        temperature = 1.0 if record["temperature"] is None else float(record["temperature"])
         current = (
             record["model"] == name
             and record["settings"] == _settings(name)
             and record["parity"]["passed"] is True
+            and TEMPERATURES[0] <= temperature <= TEMPERATURES[1]
             and record["trained_by"] == training_fingerprint()
             and record["onnx_sha256"] == file_sha256(path)
             and record["keras_sha256"] == file_sha256(keras_file)
         )
     except (OSError, ValueError, KeyError, TypeError):  # missing, damaged or foreign
         return None
-    return path if current else None
+    return FastCopy(path, temperature) if current else None

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mnistlib.calibration import with_temperature
 from mnistlib.data import IMAGE_SIDE, INPUT_SHAPE, NUM_CLASSES
 from mnistlib.files import require_nonempty_file
 from mnistlib.images import ImageInputError, preprocess_file
@@ -205,15 +206,22 @@ class Prediction:
 class DigitReader:
     """Reads digits from image files with any model that gives :meth:`probabilities`.
 
-    Every reader takes the same batches, checked by :func:`image_batch`.
+    Every reader takes the same batches, checked by :func:`image_batch`. A
+    ``temperature`` other than 1 calibrates the model's probabilities
+    (:func:`mnistlib.calibration.with_temperature`); the digit stays the same.
     """
+
+    temperature: float = 1.0
 
     def probabilities(self, images: ArrayLike) -> np.ndarray:
         """Ten probabilities per image; ``images`` is (n, 28, 28) or (n, 28, 28, 1) in [0, 1]."""
         batch = image_batch(images)
         if len(batch) == 0:
             return np.zeros((0, NUM_CLASSES), dtype=np.float32)
-        return np.asarray(self._run(batch))
+        answers = np.asarray(self._run(batch))
+        if self.temperature == 1.0:
+            return answers
+        return with_temperature(answers, self.temperature).astype(np.float32)
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         """The model's answers for a checked, non-empty ``(n, 28, 28, 1)`` float32 batch."""
@@ -237,10 +245,10 @@ class DigitReader:
 class Predictor(DigitReader):
     """A Keras model ready to read digits quickly, one at a time or in batches."""
 
-    def __init__(self, model: keras.Model) -> None:
+    def __init__(self, model: keras.Model, temperature: float = 1.0) -> None:
         import tensorflow as tf
 
-        self.model = model
+        self.model, self.temperature = model, temperature
         signature = [tf.TensorSpec([None, *INPUT_SHAPE], tf.float32)]
         self._forward = tf.function(lambda x: model(x, training=False), input_signature=signature)
 

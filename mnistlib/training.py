@@ -18,6 +18,7 @@ import keras
 import numpy as np
 
 from mnistlib.cache import CachedHistory, cached_fit
+from mnistlib.calibration import fit_temperature
 from mnistlib.configs import (
     BOOK_CONFIGS,
     LADDER_CONFIGS,
@@ -128,6 +129,16 @@ class TrainedModel:
         x, y = self.data.x_test, one_hot(self.data.y_test)
         loss, accuracy = self.model.evaluate(x, y, batch_size=1000, verbose=0)
         return float(loss), float(accuracy)
+
+    @functools.cached_property
+    def temperature(self) -> float | None:
+        """The temperature that calibrates the model's probabilities, fitted on the
+        validation split (:func:`mnistlib.calibration.fit_temperature`); ``None`` for a
+        model refitted on all the training images, which has no held-out images left."""
+        if self.refit is not None:
+            return None
+        probabilities = self.model.predict(self.data.x_val, batch_size=1000, verbose=0)
+        return fit_temperature(probabilities, self.data.y_val)
 
     @property
     def test_accuracy(self) -> float:

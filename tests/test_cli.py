@@ -170,6 +170,7 @@ def test_predict_train_keeps_standard_output_for_the_predictions(tmp_path, monke
     class Trained:
         model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
                                   keras.layers.Dense(10, activation="softmax")])  # fmt: skip
+        temperature = None
 
     def load_or_train(config, verbose):
         from mnistlib.cache import _TRAINING_ALLOWED

@@ -40,6 +40,17 @@ def test_export_reads_digits_like_keras(model, onnx_file, images):
     np.testing.assert_allclose(onnx, Predictor(model).probabilities(images[:3]), atol=1e-5)
 
 
+def test_both_readers_apply_the_same_temperature(model, onnx_file, images):
+    plain = Predictor(model).probabilities(images)
+    for temperature in (0.7, 1.8):
+        keras_answers = Predictor(model, temperature).probabilities(images)
+        onnx_answers = OnnxPredictor(onnx_file, temperature).probabilities(images)
+        np.testing.assert_allclose(onnx_answers, keras_answers, atol=1e-5)
+        np.testing.assert_allclose(keras_answers.sum(axis=1), 1.0, atol=1e-5)
+        assert (keras_answers.argmax(axis=1) == plain.argmax(axis=1)).all()
+        assert not np.allclose(keras_answers, plain)
+
+
 def test_check_fails_for_another_model(onnx_file, images):
     keras.utils.set_random_seed(1)
     other = build_model("deeper-cnn")

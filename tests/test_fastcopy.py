@@ -15,11 +15,12 @@ import pytest
 
 from mnistlib.cli import main
 from mnistlib.export import ParityCheck
-from mnistlib.fastcopy import current_fast_copy, fast_copy_path, write_fast_copy
+from mnistlib.fastcopy import FastCopy, current_fast_copy, fast_copy_path, write_fast_copy
 from mnistlib.prediction import Predictor
 from tests.test_cli import digit_picture
 
 NAME = "deeper-cnn"
+TEMPERATURE = 1.5
 
 
 @pytest.fixture
@@ -40,13 +41,20 @@ def trained(store) -> SimpleNamespace:
     path = store / "deeper_cnn-0123456789abcdef.keras"
     model.save(path)
     images = np.random.default_rng(0).random((40, 28, 28, 1), dtype=np.float32)
-    return SimpleNamespace(model=model, path=path, data=SimpleNamespace(x_test=images))
+    data = SimpleNamespace(x_test=images)
+    return SimpleNamespace(model=model, path=path, data=data, temperature=TEMPERATURE)
 
 
 def test_a_written_copy_is_current(trained):
     check = write_fast_copy(NAME, trained)
     assert check.passed and check.images == 40
-    assert current_fast_copy(NAME) == fast_copy_path(NAME)
+    assert current_fast_copy(NAME) == FastCopy(fast_copy_path(NAME), TEMPERATURE)
+
+
+def test_a_model_without_a_temperature_reads_at_one(trained):
+    trained.temperature = None  # a model refitted on all the training images
+    write_fast_copy(NAME, trained)
+    assert current_fast_copy(NAME) == FastCopy(fast_copy_path(NAME), 1.0)
 
 
 def test_predict_reads_the_current_copy_without_tensorflow(trained, tmp_path):
@@ -67,7 +75,8 @@ def test_predict_reads_the_current_copy_without_tensorflow(trained, tmp_path):
     (answer,) = json.loads("\n".join(answers))
     from mnistlib.images import preprocess_file
 
-    expected = Predictor(trained.model).probabilities(preprocess_file(picture).centred[None])[0]
+    calibrated = Predictor(trained.model, TEMPERATURE)
+    expected = calibrated.probabilities(preprocess_file(picture).centred[None])[0]
     assert answer["digit"] == int(expected.argmax())
     np.testing.assert_allclose(answer["probabilities"], expected, atol=1e-5)
 
@@ -101,6 +110,8 @@ STALE = {
     "other TensorFlow": edit_record(
         lambda r: {**r, "trained_by": {**r["trained_by"], "tensorflow": "2.0.0"}}
     ),
+    "temperature absurd": edit_record(lambda r: {**r, "temperature": 1e9}),
+    "temperature text": edit_record(lambda r: {**r, "temperature": "warm"}),
     "parity failed": edit_record(lambda r: {**r, "parity": {**r["parity"], "passed": False}}),
     "record null": edit_record(lambda r: None),
     "record a list": edit_record(lambda r: [r]),

@@ -158,6 +158,17 @@ def test_unknown_schedule():
         TrainConfig("mlp", schedule="steps")
 
 
+def test_the_temperature_is_fitted_on_the_validation_split_only(tiny):
+    """Issue 21: the library keeps a temperature with a held-out model, none with a refit."""
+    from mnistlib.calibration import fit_temperature
+
+    trained = load_or_train(CONFIG, tiny, verbose=False)
+    on_validation = trained.model.predict(tiny.x_val, verbose=0)
+    assert trained.temperature == pytest.approx(fit_temperature(on_validation, tiny.y_val))
+    refit = load_or_train(dataclasses.replace(CONFIG, refit=True), tiny, verbose=False)
+    assert refit.temperature is None  # no held-out images left to fit on
+
+
 def test_refit_trains_on_all_images_with_the_validation_runs_rates(tiny, monkeypatch, capsys):
     config = TrainConfig(model="mlp", epochs=4, batch_size=50, refit=True)
     seen: list[float] = []
