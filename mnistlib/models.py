@@ -23,6 +23,7 @@ __all__ = [
     "build_cnn",
     "build_deeper_cnn",
     "build_deeper_cnn_bn",
+    "build_digit_detector",
     "build_mlp",
     "build_model",
     "build_wide_cnn",
@@ -175,6 +176,29 @@ MODEL_BUILDERS: dict[str, Callable[..., keras.Model]] = {
     "deeper-cnn-bn": build_deeper_cnn_bn,
     "wide-cnn": build_wide_cnn,
 }
+
+
+def build_digit_detector() -> keras.Model:
+    """A small CNN that answers one question: is this a digit? (1 yes, 0 no; compiled).
+
+    Two convolution blocks of 16 filters and a dense layer of 32, ending in one
+    sigmoid unit: the probability that the picture is a digit.
+    """
+    model = keras.Sequential(
+        [
+            keras.Input(INPUT_SHAPE),
+            layers.Conv2D(16, 5, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(16, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Flatten(),
+            layers.Dense(32, activation="relu"),
+            layers.Dense(1, activation="sigmoid"),
+        ],
+        name="digit_detector",
+    )
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    return model
 
 
 def build_model(
