@@ -45,14 +45,15 @@ def reliability(probabilities: np.ndarray, labels: np.ndarray, bins: int = BINS)
     ``probabilities`` is (n, 10), ``labels`` the n true digits. Bins are equal
     slices of [0, 1]; empty bins are left out.
     """
-    import pandas as pd  # late, like scikit-learn: reading a digit needs neither
+    import pandas as pd  # imported here, not above: reading one digit needs neither
     from sklearn.calibration import calibration_curve
 
     confidence = np.clip(probabilities.max(axis=1), 0.0, 1.0)  # float32 sums may pass 1
     correct = (probabilities.argmax(axis=1) == labels).astype(int)
     accuracy, mean_confidence = calibration_curve(correct, confidence, n_bins=bins)
     edges = np.linspace(0.0, 1.0, bins + 1)
-    counts = np.bincount(np.searchsorted(edges[1:-1], confidence), minlength=bins)
+    bin_of_each = np.searchsorted(edges[1:-1], confidence)  # as calibration_curve bins them
+    counts = np.bincount(bin_of_each, minlength=bins)
     filled = counts > 0  # calibration_curve's bins, in the same order
     return pd.DataFrame(
         {
@@ -78,8 +79,9 @@ def with_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarra
     """The probabilities a temperature gives: a softmax of ``log p / T`` (the logits over T)."""
     if not temperature > 0:
         raise ValueError(f"a temperature must be above 0, not {temperature}")
-    logits = np.log(np.clip(np.asarray(probabilities, dtype=np.float64), SMALLEST, 1.0))
-    return softmax(logits / temperature, axis=1)
+    # log p is the logit minus one number shared by the ten: the softmax gives the same
+    log_p = np.log(np.clip(np.asarray(probabilities, dtype=np.float64), SMALLEST, 1.0))
+    return softmax(log_p / temperature, axis=1)
 
 
 def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
@@ -90,10 +92,10 @@ def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
     """
     from scipy.optimize import minimize_scalar
 
-    logits = np.log(np.clip(np.asarray(probabilities, dtype=np.float64), SMALLEST, 1.0))
+    log_p = np.log(np.clip(np.asarray(probabilities, dtype=np.float64), SMALLEST, 1.0))
     rows = np.arange(len(labels))
 
     def cross_entropy(temperature: float) -> float:
-        return float(-np.mean(log_softmax(logits / temperature, axis=1)[rows, labels]))
+        return float(-np.mean(log_softmax(log_p / temperature, axis=1)[rows, labels]))
 
     return float(minimize_scalar(cross_entropy, bounds=(0.05, 20.0), method="bounded").x)
