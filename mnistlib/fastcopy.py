@@ -38,8 +38,8 @@ if TYPE_CHECKING:
 
 __all__ = ["FastCopy", "current_fast_copy", "fast_copy_path", "onnx_available", "write_fast_copy"]
 
-#: The library's modules whose code decides which model a training produces.
-TRAINING_MODULES = ("cache", "configs", "data", "fitkey", "models", "training")
+#: The library's modules whose code decides which model a training produces (and its temperature).
+TRAINING_MODULES = ("cache", "calibration", "configs", "data", "fitkey", "models", "training")
 #: The packages whose versions decide it too (the starting weights, the arithmetic).
 TRAINING_PACKAGES = ("tensorflow", "keras", "numpy")
 
