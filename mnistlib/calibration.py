@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BINS",
+    "TEMPERATURES",
     "expected_calibration_error",
     "fit_temperature",
     "reliability",
@@ -37,6 +38,8 @@ __all__ = [
 BINS = 15
 #: The smallest probability taken as is; a float32 softmax can round tinier ones to 0.
 SMALLEST = 1e-30
+#: The temperatures :func:`fit_temperature` searches (any other is taken as damage).
+TEMPERATURES = (0.05, 20.0)
 
 
 def reliability(probabilities: np.ndarray, labels: np.ndarray, bins: int = BINS) -> pd.DataFrame:
@@ -79,23 +82,26 @@ def with_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarra
     """The probabilities a temperature gives: a softmax of ``log p / T`` (the logits over T)."""
     if not temperature > 0:
         raise ValueError(f"a temperature must be above 0, not {temperature}")
-    # log p is the logit minus one number shared by the ten: the softmax gives the same
-    log_p = np.log(np.clip(np.asarray(probabilities, dtype=np.float64), SMALLEST, 1.0))
-    return softmax(log_p / temperature, axis=1)
+    return softmax(_log_probabilities(probabilities) / temperature, axis=1)
 
 
 def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
     """The temperature that makes ``probabilities`` most likely to give ``labels``.
 
     It minimises the mean cross-entropy (negative log-likelihood) of the
-    tempered probabilities, a one-number search between 0.05 and 20.
+    tempered probabilities, a one-number search over :data:`TEMPERATURES`.
     """
     from scipy.optimize import minimize_scalar
 
-    log_p = np.log(np.clip(np.asarray(probabilities, dtype=np.float64), SMALLEST, 1.0))
+    log_p = _log_probabilities(probabilities)
     rows = np.arange(len(labels))
 
     def cross_entropy(temperature: float) -> float:
         return float(-np.mean(log_softmax(log_p / temperature, axis=1)[rows, labels]))
 
-    return float(minimize_scalar(cross_entropy, bounds=(0.05, 20.0), method="bounded").x)
+    return float(minimize_scalar(cross_entropy, bounds=TEMPERATURES, method="bounded").x)
+
+
+def _log_probabilities(probabilities: np.ndarray) -> np.ndarray:
+    """``log p``: the logits minus one number shared by the ten, so the softmax gives the same."""
+    return np.log(np.clip(np.asarray(probabilities, dtype=np.float64), SMALLEST, 1.0))

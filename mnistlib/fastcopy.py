@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mnistlib import __version__
+from mnistlib.calibration import TEMPERATURES
 from mnistlib.configs import book_config
 from mnistlib.store import atomic_write, file_sha256, model_dir
 
@@ -50,10 +51,6 @@ class FastCopy:
 
     path: Path
     temperature: float  # 1 for a model that has no fitted temperature
-
-
-#: A recorded temperature outside this range is taken as damage.
-TEMPERATURES = (0.05, 20.0)
 
 
 def fast_copy_path(name: str) -> Path:
