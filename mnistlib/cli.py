@@ -66,7 +66,39 @@ def _train_command(args: argparse.Namespace) -> int:
         print(f"calibration: temperature {trained.temperature:.3f}, fitted on the validation split")
     if config == book_config(args.model):  # predict reads the book's settings only
         _write_fast_copy(args.model, trained)
+        _ensure_detector()
     return 0
+
+
+def _ensure_detector() -> Any:
+    """Train (or reuse) the not-a-digit detector and record it for ``predict``; its check.
+
+    Says what it did on stderr, so that ``predict --train --json`` keeps valid JSON.
+    """
+    from mnistlib.detector import (
+        REJECT_SHARE,
+        stored_digit_check,
+        train_digit_detector,
+        write_detector_record,
+    )
+    from mnistlib.fastcopy import onnx_available
+    from mnistlib.training import prepare_data
+
+    check = stored_digit_check(onnx=onnx_available())
+    if check is None:
+        print("not-a-digit detector: drawing its non-digits...", file=sys.stderr)
+        data = prepare_data()
+        trained = train_digit_detector(data)
+        how = "reused from the cache" if trained.history.from_cache else "trained"
+        print(f"not-a-digit detector {how}: {trained.history.path}", file=sys.stderr)
+        write_detector_record(trained, data)
+        check = stored_digit_check(onnx=onnx_available())
+    print(
+        f"not-a-digit detector ready: threshold {check.threshold:.4f}, which "
+        f"{REJECT_SHARE:.2%} of the validation digits fall below",
+        file=sys.stderr,
+    )
+    return check
 
 
 def _write_fast_copy(name: str, trained: Any) -> None:
@@ -176,6 +208,26 @@ def _book_reader(name: str, train: bool, keras_only: bool) -> Any:
     return Predictor(trained.model, trained.temperature or 1.0)
 
 
+def _digit_check(train: bool, keras_only: bool) -> Any:
+    """The stored not-a-digit detector's check (trained first only if ``train``), or ``None``
+    with a note on stderr."""
+    from mnistlib.detector import stored_digit_check
+    from mnistlib.fastcopy import onnx_available
+
+    check = stored_digit_check(onnx=not keras_only and onnx_available())
+    if check is None and train:
+        with contextlib.redirect_stdout(sys.stderr):
+            check = _ensure_detector()
+    if check is None:
+        print(
+            "note: no not-a-digit check, the detector is not trained yet (run "
+            "`python -m mnistlib train --model deeper-cnn`, or add --train); "
+            "every picture is read as a digit",
+            file=sys.stderr,
+        )
+    return check
+
+
 def _predict_command(args: argparse.Namespace) -> int:
     """Read the digit in each image; report unreadable files and carry on."""
     from mnistlib.prediction import Predictor, load_model_file, predict_files
@@ -188,12 +240,14 @@ def _predict_command(args: argparse.Namespace) -> int:
         reader = Predictor(load_model_file(args.model_file))
     else:
         reader = _book_reader(args.model, args.train, args.keras)
-    predictions, failures = predict_files(reader, args.images)
+    check = _digit_check(args.train, args.keras)
+    predictions, failures = predict_files(reader, args.images, check)
     if args.json:
         print(json.dumps([asdict(p) for p in predictions], indent=2))
     else:
         for p in predictions:
-            print(f"{p.file}: {p.digit} ({p.probability:.1%})")
+            answer = f"{p.digit} ({p.probability:.1%})"
+            print(f"{p.file}: {'not a digit' if p.verdict == 'not a digit' else answer}")
     for path, message in failures:
         print(
             f"error: {message}" if path in message else f"error: {path}: {message}", file=sys.stderr
@@ -344,7 +398,10 @@ def build_parser() -> argparse.ArgumentParser:
         "A book model must be trained first (`mnistlib train`), or add --train. "
         "It is read from its checked ONNX copy, without TensorFlow, when that copy is "
         "current (`mnistlib train` and the first reading write it). A book model's "
-        "probabilities are calibrated by the temperature fitted on its validation split.",
+        "probabilities are calibrated by the temperature fitted on its validation split. "
+        "A small detector network, trained with the book models (`mnistlib train`), first "
+        "decides whether a picture is a digit at all: a letter, a shape or a scribble is "
+        'reported as "not a digit" (with --json: "verdict": "digit" or "not a digit").',
     )
     predict.add_argument("images", nargs="+", help="image files")
     _add_model_option(predict)
@@ -356,7 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--train",
         action="store_true",
-        help="train the book model first if it is not stored yet (its log goes to stderr)",
+        help="train the book model and the detector first if they are not stored yet "
+        "(the log goes to stderr)",
     )
     predict.add_argument(
         "--keras",

@@ -67,16 +67,19 @@ def onnx_available() -> bool:
     return all(find_spec(module) is not None for module in ("onnxruntime", "tf2onnx"))
 
 
-def training_fingerprint() -> dict[str, Any]:
-    """What, besides the settings, decides the trained model: our code and three versions."""
+def training_fingerprint(
+    modules: tuple[str, ...] = TRAINING_MODULES, packages: tuple[str, ...] = TRAINING_PACKAGES
+) -> dict[str, Any]:
+    """What, besides the settings, decides a trained model: our ``modules``' code and the
+    versions of ``packages``."""
     package = Path(__file__).resolve().parent
     code = hashlib.sha256()
-    for module in TRAINING_MODULES:
+    for module in modules:
         code.update((package / f"{module}.py").read_bytes())
     return {
         "mnistlib": __version__,
         "training_code_sha256": code.hexdigest(),
-        **{name: _version(name) for name in TRAINING_PACKAGES},
+        **{name: _version(name) for name in packages},
     }
 
 

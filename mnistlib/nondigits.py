@@ -18,6 +18,7 @@ learn from, :data:`HELD_OUT_FONTS` for the pictures that judge it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -155,7 +156,18 @@ def non_digit_pictures(
 def non_digits(
     count: int, seed: int, fonts: tuple[str, ...] = TRAINING_FONTS
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``count`` non-digits prepared as the network's inputs, (n, 28, 28, 1), and their kinds."""
+    """``count`` non-digits prepared as the network's inputs, (n, 28, 28, 1), and their kinds.
+
+    Drawn once per process: the same call again returns the same arrays (read-only).
+    """
+    return _prepared(count, seed, tuple(fonts))
+
+
+@functools.lru_cache(maxsize=8)
+def _prepared(count: int, seed: int, fonts: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     pictures, kinds = non_digit_pictures(count, seed, fonts)
-    inputs = np.stack([preprocess(picture).centred for picture in pictures])
-    return inputs[..., np.newaxis], np.array(kinds)
+    inputs = np.stack([preprocess(picture).centred for picture in pictures])[..., np.newaxis]
+    labels = np.array(kinds)
+    for array in (inputs, labels):
+        array.setflags(write=False)
+    return inputs, labels

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     import keras
     from numpy.typing import ArrayLike
 
+    from mnistlib.detector import DigitCheck
+
 __all__ = [
     "DigitReader",
     "ModelFileError",
@@ -195,12 +197,18 @@ def _count(value: Any) -> int:
 
 @dataclass(frozen=True)
 class Prediction:
-    """The model's answer for one picture."""
+    """The model's answer for one picture, and whether it is a digit at all.
+
+    ``verdict`` is ``"digit"`` or ``"not a digit"``
+    (:class:`mnistlib.detector.DigitCheck`), or ``None`` when no detector
+    was asked.
+    """
 
     file: str
     digit: int
     probability: float
     probabilities: tuple[float, ...]
+    verdict: str | None = None
 
 
 class DigitReader:
@@ -227,18 +235,22 @@ class DigitReader:
         """The model's answers for a checked, non-empty ``(n, 28, 28, 1)`` float32 batch."""
         raise NotImplementedError
 
-    def predict_file(self, path: str | os.PathLike[str]) -> Prediction:
-        """Preprocess an image file the MNIST way and read its digit.
+    def predict_file(
+        self, path: str | os.PathLike[str], check: DigitCheck | None = None
+    ) -> Prediction:
+        """Preprocess an image file the MNIST way and read its digit; with ``check``, also
+        decide whether the picture is a digit at all.
 
         Raises :class:`~mnistlib.images.ImageInputError` for a file that is
         not a usable picture, and its subclass ``NoDigitError`` when the
-        picture holds no digit (rather than guessing one).
+        picture holds no ink at all (rather than guessing one).
         """
-        steps = preprocess_file(path)
-        probabilities = self.probabilities(steps.centred[np.newaxis])[0]
+        image = preprocess_file(path).centred[np.newaxis]
+        probabilities = self.probabilities(image)[0]
         digit = int(probabilities.argmax())
+        verdict = None if check is None else check.verdicts(image)[0]
         return Prediction(
-            str(path), digit, float(probabilities[digit]), tuple(map(float, probabilities))
+            str(path), digit, float(probabilities[digit]), tuple(map(float, probabilities)), verdict
         )
 
 
@@ -286,15 +298,16 @@ def image_batch(images: ArrayLike) -> np.ndarray:
 
 
 def predict_files(
-    predictor: DigitReader, paths: list[str]
+    predictor: DigitReader, paths: list[str], check: DigitCheck | None = None
 ) -> tuple[list[Prediction], list[tuple[str, str]]]:
-    """Predict every file; one bad file is reported and does not stop the others."""
+    """Predict every file (with ``check``'s verdict); one bad file is reported and does not
+    stop the others."""
     if isinstance(paths, (str, os.PathLike)):
         raise TypeError(f"predict_files takes a list of paths, not one path: [{str(paths)!r}]")
     predictions, failures = [], []
     for path in paths:
         try:
-            predictions.append(predictor.predict_file(path))
+            predictions.append(predictor.predict_file(path, check))
         except ImageInputError as error:
             failures.append((path, str(error)))
     return predictions, failures
