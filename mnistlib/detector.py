@@ -226,23 +226,26 @@ def stored_digit_check(onnx: bool = True) -> DigitCheck | None:
             and record["trained_by"] == _fingerprint()
             and record["keras_sha256"] == file_sha256(keras_file)
         )
-        use_onnx = (
-            onnx
-            and current
-            and onnx_available()
-            and record["onnx_sha256"] is not None
-            and record["onnx_sha256"] == file_sha256(_onnx_path())
-        )
+        onnx_sha256 = record["onnx_sha256"]
     except (OSError, ValueError, KeyError, TypeError):  # missing, damaged or foreign
         return None
     if not current:
         return None
+    use_onnx = onnx and onnx_available() and onnx_sha256 is not None and _unchanged(onnx_sha256)
     try:
         if use_onnx:
             return OnnxDigitCheck(_onnx_path(), threshold)
         return KerasDigitCheck(_load_detector(keras_file), threshold)
     except ModelFileError:
         return None
+
+
+def _unchanged(onnx_sha256: str) -> bool:
+    """Whether the ONNX copy is there and is the file the record checked."""
+    try:
+        return file_sha256(_onnx_path()) == onnx_sha256
+    except OSError:
+        return False
 
 
 def _load_detector(path: Path) -> keras.Model:
