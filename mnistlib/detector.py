@@ -8,7 +8,10 @@ exactly as the chapter does, so that both find the same model in the cache,
 and gives the command line its verdict:
 
 - :func:`train_digit_detector` trains (or reuses) the detector and sets its
-  threshold on the validation digits: :data:`REJECT_SHARE` of them score below;
+  threshold on the validation digits: :data:`REJECT_SHARE` of them score below.
+  Its digits, like its non-digits, go through the picture pipeline
+  (:func:`mnistlib.images.preprocess_batch`), as every picture ``predict`` reads does:
+  a detector that saw raw MNIST digits could learn the pipeline's traces instead;
 - :func:`write_detector_record` keeps the threshold beside the model in the
   store (``digit-detector.json``), with an ONNX copy that needs no TensorFlow;
 - :func:`stored_digit_check` reads that record back, checked like a fast copy
@@ -74,17 +77,19 @@ def train_digit_detector(data: Prepared, verbose: bool = False) -> TrainedDetect
     import keras
 
     from mnistlib.cache import cached_fit
+    from mnistlib.images import preprocess_batch
     from mnistlib.models import build_digit_detector
     from mnistlib.nondigits import non_digits
 
     x_learn, _ = non_digits(9000, seed=0)  # the training fonts
     x_learn = np.concatenate([x_learn, x_learn[:, :, ::-1], x_learn[:, ::-1]])
-    x_detector = np.concatenate([data.x_fit[:30000], x_learn])
+    x_detector = np.concatenate([preprocess_batch(data.x_fit[:30000]), x_learn])
     y_detector = np.concatenate([np.ones(30000), np.zeros(len(x_learn))])
     x_check, _ = non_digits(1500, seed=2)
+    x_val_pictures = preprocess_batch(data.x_val)
     check = (
-        np.concatenate([data.x_val, x_check]),
-        np.concatenate([np.ones(len(data.x_val)), np.zeros(len(x_check))]),
+        np.concatenate([x_val_pictures, x_check]),
+        np.concatenate([np.ones(len(x_val_pictures)), np.zeros(len(x_check))]),
     )
     stop = keras.callbacks.EarlyStopping(patience=3, restore_best_weights=True)
     keras.utils.set_random_seed(0)
@@ -99,7 +104,7 @@ def train_digit_detector(data: Prepared, verbose: bool = False) -> TrainedDetect
         callbacks=[stop],
         verbose=int(verbose),
     )
-    threshold = float(np.quantile(_keras_scores(detector, data.x_val), REJECT_SHARE))
+    threshold = float(np.quantile(_keras_scores(detector, x_val_pictures), REJECT_SHARE))
     return TrainedDetector(detector, history, threshold)
 
 
@@ -109,7 +114,8 @@ def _keras_scores(model: keras.Model, images: np.ndarray) -> np.ndarray:
 
 class DigitCheck:
     """The verdict on pictures: ``"not a digit"`` when the detector's score is below
-    the threshold. Takes the same batches as the digit readers (:func:`image_batch`)."""
+    the threshold. Takes the same batches as the digit readers
+    (:func:`~mnistlib.prediction.image_batch`)."""
 
     def __init__(self, threshold: float) -> None:
         self.threshold = threshold

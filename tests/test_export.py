@@ -144,6 +144,39 @@ def test_the_drawing_page_serves_the_books_deeper_cnn():
     assert check.passed and check.same_digit == 10_000, check
 
 
+def test_the_drawing_page_serves_the_books_detector():
+    """The page's not-a-digit detector is the library's: same scores, same threshold.
+
+    Renew its files with ``python -m mnistlib train --model deeper-cnn``, then copy
+    ``outputs/models/digit-detector.onnx`` to ``book/_static/demo/`` and the
+    threshold of ``digit-detector.json`` to the page's ``digit-detector.json``.
+    """
+    import json
+    from pathlib import Path
+
+    from mnistlib.data import find_mnist
+    from mnistlib.detector import KerasDigitCheck, OnnxDigitCheck, train_digit_detector
+    from mnistlib.images import preprocess_batch
+    from mnistlib.training import prepare_data
+
+    if find_mnist() is None:
+        if os.environ.get("CI"):
+            pytest.fail("MNIST is needed to check the page's detector")
+        pytest.skip("no MNIST on this machine; set MNIST_DATA")
+    page = Path(__file__).resolve().parent.parent / "book/_static/demo"
+    threshold = json.loads((page / "digit-detector.json").read_text())["threshold"]
+    data = prepare_data()
+    trained = train_digit_detector(data)
+    assert threshold == trained.threshold
+    pictures = preprocess_batch(data.x_val)
+    page_check = OnnxDigitCheck(page / "digit-detector.onnx", threshold)
+    library_check = KerasDigitCheck(trained.model, trained.threshold)
+    np.testing.assert_allclose(
+        page_check.scores(pictures), library_check.scores(pictures), atol=1e-5
+    )
+    assert page_check.verdicts(pictures) == library_check.verdicts(pictures)
+
+
 def digit_net(head: list) -> keras.Model:
     """A (28, 28, 1) network ending in ``head``: the wrong ends a stranger's file may have."""
     keras.utils.set_random_seed(0)

@@ -247,3 +247,21 @@ def test_preprocess_says_what_is_wrong_with_an_array(gray, message):
     with pytest.raises(ImageInputError, match=message) as error:
         preprocess(gray)
     assert not isinstance(error.value, NoDigitError)
+
+
+def test_preprocess_batch_runs_the_pipeline_on_each_image():
+    from mnistlib.images import preprocess_batch
+
+    rng = np.random.default_rng(0)
+    images = np.zeros((3, 28, 28), np.float32)
+    for image in images:  # a bright stroke on black, placed off centre, as MNIST stores ink
+        row, column = rng.integers(2, 12, 2)
+        image[row : row + 12, column : column + 3] = 1.0
+    batch = preprocess_batch(images)
+    assert batch.shape == (3, 28, 28, 1) and batch.dtype == np.float32
+    for image, prepared in zip(images, batch, strict=True):
+        np.testing.assert_array_equal(prepared[..., 0], preprocess(image).centred)
+    np.testing.assert_array_equal(preprocess_batch(images[..., np.newaxis]), batch)
+    assert preprocess_batch(np.zeros((0, 28, 28))).shape == (0, 28, 28, 1)
+    with pytest.raises(ImageInputError, match="batch of 2-D grey pictures"):
+        preprocess_batch(np.zeros((28, 28)))

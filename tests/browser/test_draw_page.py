@@ -47,6 +47,16 @@ def python_reader() -> Predictor:
     return Predictor(load_or_train(book_config("deeper-cnn"), verbose=False).model)
 
 
+@pytest.fixture(scope="module")
+def python_check():
+    """The not-a-digit detector as the Python library runs it, with its threshold."""
+    from mnistlib.detector import KerasDigitCheck, train_digit_detector
+    from mnistlib.training import prepare_data
+
+    trained = train_digit_detector(prepare_data())
+    return KerasDigitCheck(trained.model, trained.threshold)
+
+
 def opened(browser, server, **options):
     """The page, opened and ready to draw; fails on any console error it caused."""
     page, errors = open_page(browser, f"{server}/{PAGE}", **options)
@@ -91,6 +101,10 @@ ZERO = [
     ]
 ]
 ONE = [[(150, 40), (135, 240)]]
+LETTER_A = [[(60, 240), (140, 40), (220, 240)], [(95, 160), (185, 160)]]
+LETTER_H = [[(70, 40), (70, 240)], [(210, 40), (210, 240)], [(70, 140), (210, 140)]]
+LETTER_W = [[(40, 50), (90, 235), (140, 90), (190, 235), (240, 50)]]
+STAR = [[(140, 30), (200, 240), (40, 110), (240, 110), (80, 240), (140, 30)]]
 
 
 def answer(page) -> dict:
@@ -124,6 +138,31 @@ def test_drawn_digit_is_read_as_python_reads_the_same_picture(
     demo.screenshot(path=str(SHOTS / f"draw-{name}.png"))
 
 
+@pytest.mark.parametrize(
+    ("name", "strokes"), [("A", LETTER_A), ("H", LETTER_H), ("W", LETTER_W), ("star", STAR)]
+)
+def test_a_drawn_letter_or_shape_is_not_a_digit_in_words_as_python_says(
+    demo, python_check, tmp_path, name, strokes
+):
+    draw(demo, strokes)
+    shown = answer(demo)
+    assert shown["verdict"] == "not a digit", shown["score"]
+    assert demo.locator(".draw-demo__answer").inner_text().startswith("Not a digit")
+    assert not demo.locator(".draw-demo__bar--best").all()  # no digit is singled out
+    picture = tmp_path / f"{name}.png"
+    png = demo.evaluate("window.mnistDemo.canvasPNG()").split(",", 1)[1]
+    picture.write_bytes(base64.b64decode(png))
+    python_score = python_check.scores(preprocess_file(picture).centred[np.newaxis])[0]
+    assert python_check.verdicts(preprocess_file(picture).centred[np.newaxis]) == ["not a digit"]
+    assert abs(shown["score"] - python_score) < 1e-4
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    demo.screenshot(path=str(SHOTS / f"draw-not-a-digit-{name}.png"))
+    demo.click(".draw-demo__clear")
+    draw(demo, SEVEN)  # and a digit drawn after it is read again
+    assert answer(demo)["verdict"] == "digit"
+    assert demo.locator(".draw-demo__big").inner_text() == "7"
+
+
 def test_answer_after_each_stroke_takes_under_50_ms(demo):
     """From lifting the pen to the final answer on the page (the page also reads while drawing)."""
     for strokes in (SEVEN, ZERO, ONE, SEVEN, ZERO):
@@ -143,7 +182,9 @@ def test_answer_after_each_stroke_takes_under_50_ms(demo):
     assert max(after_stroke) < 50, f"answers after a stroke took {after_stroke} ms"
 
 
-def test_200_test_digits_give_the_same_answers_as_python(demo, python_reader, mnist_test_images):
+def test_200_test_digits_give_the_same_answers_as_python(
+    demo, python_reader, python_check, mnist_test_images
+):
     grays = [image.astype(np.float32) / 255 for image in mnist_test_images[:200]]
     page_results = demo.evaluate(
         """async (pictures) => {
@@ -155,12 +196,42 @@ def test_200_test_digits_give_the_same_answers_as_python(demo, python_reader, mn
            }""",
         [gray.ravel().tolist() for gray in grays],
     )
-    expected = python_reader.probabilities(np.stack([preprocess(g).centred for g in grays]))
+    inputs = np.stack([preprocess(g).centred for g in grays])
+    expected = python_reader.probabilities(inputs)
     got = np.array([result["probabilities"] for result in page_results])
     same = int(np.sum(got.argmax(axis=1) == expected.argmax(axis=1)))
     TIMINGS.update(parity_same=same, parity_max_difference=float(np.abs(got - expected).max()))
     assert same == 200
     np.testing.assert_allclose(got, expected, atol=1e-3)
+    verdicts = [result["verdict"] for result in page_results]
+    assert verdicts == python_check.verdicts(inputs)  # the rate: tests/test_detector.py
+
+
+def test_the_page_and_python_give_the_same_verdicts(demo, python_check, mnist_test_images):
+    """On 60 drawn non-digits (fonts no method learned from) and 60 test digits."""
+    from mnistlib.nondigits import HELD_OUT_FONTS, non_digit_pictures
+
+    others, _ = non_digit_pictures(60, seed=11, fonts=HELD_OUT_FONTS)
+    digits = [image.astype(np.float32) / 255 for image in mnist_test_images[200:260]]
+    pictures = [*others, *digits]
+    page_results = demo.evaluate(
+        """async (pictures) => {
+             const results = [];
+             for (const [height, width, data] of pictures) {
+               results.push(await window.mnistDemo.readGray(width, height, data));
+             }
+             return results;
+           }""",
+        [[*p.shape, p.ravel().tolist()] for p in pictures],
+    )
+    inputs = np.stack([preprocess(p).centred for p in pictures])
+    expected = python_check.scores(inputs)
+    got = np.array([result["score"] for result in page_results])
+    TIMINGS.update(verdict_max_score_difference=float(np.abs(got - expected).max()))
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    assert [r["verdict"] for r in page_results] == python_check.verdicts(inputs)
+    rejected = np.mean([r["verdict"] == "not a digit" for r in page_results[:60]])
+    assert rejected >= 0.8, rejected  # most of these non-digits, as the chapter measured
 
 
 def test_page_keeps_working_offline(demo):

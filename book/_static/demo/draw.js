@@ -1,7 +1,9 @@
 /*
  * "Draw a digit": the reader draws on a canvas, and the deeper CNN of chapter 4,
- * exported to ONNX, reads it in the browser with ONNX Runtime Web. No server:
- * the model and the runtime are files of the book itself.
+ * exported to ONNX, reads it in the browser with ONNX Runtime Web. The book's
+ * not-a-digit detector (chapter "Predict your own digits") first decides whether
+ * the drawing is a digit at all, with the threshold the library keeps for it.
+ * No server: the models and the runtime are files of the book itself.
  *
  * The canvas is prepared by pipeline.js (mnistlib.images repeated in
  * JavaScript), exactly as `python -m mnistlib predict` prepares a picture.
@@ -28,8 +30,10 @@
     readyMs: null, // from the start of the page's load to a usable model
     timings: [], // milliseconds of each reading of the pad while drawing
     afterStroke: [], // milliseconds from lifting the pen to the final answer on the page
-    last: null, // the last answer: {digit, probabilities}
+    last: null, // the last answer: {digit, probabilities, score, verdict}
     session: null,
+    detector: null, // the detector's session
+    threshold: null, // below it, a drawing is "not a digit"
   };
   window.mnistDemo = demo;
 
@@ -59,7 +63,17 @@
       `<span>${(100 * probabilities[best]).toFixed(1)} % sure</span>`;
   }
 
+  function showNotADigit(probabilities) {
+    showProbabilities(probabilities);
+    rows.forEach((row) => row.classList.remove("draw-demo__bar--best"));
+    bars.classList.add("draw-demo__bars--dim");
+    answer.innerHTML =
+      '<span class="draw-demo__big draw-demo__big--no">Not a digit</span> ' +
+      "<span>it looks like no digit the model knows</span>";
+  }
+
   function showNothing(message) {
+    bars.classList.remove("draw-demo__bars--dim");
     rows.forEach((row) => {
       row.querySelector(".draw-demo__fill").style.width = "0%";
       row.querySelector(".draw-demo__percent").textContent = "";
@@ -80,18 +94,24 @@
   }
 
   // ---- reading a digit --------------------------------------------------------
-  async function probabilitiesOf(centred) {
+  async function outputsOf(session, centred) {
     const input = new ort.Tensor("float32", Float32Array.from(centred), [1, P.FIELD, P.FIELD, 1]);
-    const output = await demo.session.run({ [demo.session.inputNames[0]]: input });
-    return Array.from(output[demo.session.outputNames[0]].data);
+    const output = await session.run({ [session.inputNames[0]]: input });
+    return Array.from(output[session.outputNames[0]].data);
   }
 
-  /** The whole path from grey levels to ten probabilities; used by the tests too. */
+  /** The whole path from grey levels to ten probabilities and the verdict; used by the
+   * tests too. The verdict is "not a digit" when the detector's score is below its
+   * threshold, as in `python -m mnistlib predict`. */
   async function readGray(gray) {
     const steps = P.preprocess(gray);
-    const probabilities = await probabilitiesOf(steps.centred);
+    const [probabilities, [score]] = await Promise.all([
+      outputsOf(demo.session, steps.centred),
+      outputsOf(demo.detector, steps.centred),
+    ]);
     const digit = probabilities.indexOf(Math.max(...probabilities));
-    return { digit, probabilities, centred: Array.from(steps.centred) };
+    const verdict = score >= demo.threshold ? "digit" : "not a digit";
+    return { digit, probabilities, score, verdict, centred: Array.from(steps.centred) };
   }
 
   demo.readGray = (width, height, data) =>
@@ -107,7 +127,9 @@
     try {
       const result = await readGray(P.grayFromRGBA(data, pad.width, pad.height));
       showInput(result.centred);
-      showProbabilities(result.probabilities);
+      bars.classList.remove("draw-demo__bars--dim");
+      if (result.verdict === "digit") showProbabilities(result.probabilities);
+      else showNotADigit(result.probabilities);
       demo.last = result;
     } catch (error) {
       if (!(error instanceof P.NoDigitError)) throw error;
@@ -208,10 +230,15 @@
   async function load() {
     ort.env.wasm.numThreads = 1; // threads need cross-origin isolation; one is plenty here
     ort.env.wasm.wasmPaths = new URL("ort/", staticUrl).href;
-    demo.session = await ort.InferenceSession.create(
-      new URL("demo/deeper-cnn.onnx", staticUrl).href,
-      { executionProviders: ["wasm"] },
-    );
+    const options = { executionProviders: ["wasm"] };
+    const url = (name) => new URL(`demo/${name}`, staticUrl).href;
+    const record = await fetch(url("digit-detector.json"));
+    if (!record.ok) throw new Error(`digit-detector.json: HTTP ${record.status}`);
+    [demo.session, demo.detector, demo.threshold] = await Promise.all([
+      ort.InferenceSession.create(url("deeper-cnn.onnx"), options),
+      ort.InferenceSession.create(url("digit-detector.onnx"), options),
+      record.json().then((r) => r.threshold),
+    ]);
     for (let round = 0; round < 2; round++) {
       for (const [from, to] of PRACTICE) {
         line(from, to);
