@@ -94,8 +94,7 @@
   }
 
   // ---- reading a digit --------------------------------------------------------
-  async function outputsOf(session, centred) {
-    const input = new ort.Tensor("float32", Float32Array.from(centred), [1, P.FIELD, P.FIELD, 1]);
+  async function outputsOf(session, input) {
     const output = await session.run({ [session.inputNames[0]]: input });
     return Array.from(output[session.outputNames[0]].data);
   }
@@ -105,10 +104,9 @@
    * threshold, as in `python -m mnistlib predict`. */
   async function readGray(gray) {
     const steps = P.preprocess(gray);
-    const [probabilities, [score]] = await Promise.all([
-      outputsOf(demo.session, steps.centred),
-      outputsOf(demo.detector, steps.centred),
-    ]);
+    const input = new ort.Tensor("float32", Float32Array.from(steps.centred), [1, P.FIELD, P.FIELD, 1]);
+    const probabilities = await outputsOf(demo.session, input);
+    const [score] = await outputsOf(demo.detector, input); // the same 28x28 input
     const digit = probabilities.indexOf(Math.max(...probabilities));
     const verdict = score >= demo.threshold ? "digit" : "not a digit";
     return { digit, probabilities, score, verdict, centred: Array.from(steps.centred) };
