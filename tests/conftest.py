@@ -82,6 +82,30 @@ def mnist_test_images() -> np.ndarray:
     return load_mnist()[1][0]
 
 
+@pytest.fixture(scope="session")
+def book_detector():
+    """The book's not-a-digit detector as ``predict`` finds it: (Keras check, ONNX check).
+
+    Read from the model store's record, which the chapter "Predict your own digits"
+    writes (``make test`` runs the chapters first); trained and recorded there first
+    when it is missing or stale.
+    """
+    import os
+
+    from mnistlib.data import find_mnist
+    from mnistlib.detector import stored_digit_check, train_digit_detector, write_detector_record
+    from mnistlib.training import prepare_data
+
+    if find_mnist() is None:
+        if os.environ.get("CI"):
+            pytest.fail("MNIST is needed for the book's detector")
+        pytest.skip("no MNIST on this machine; set MNIST_DATA")
+    if stored_digit_check(onnx=False) is None:
+        data = prepare_data()
+        write_detector_record(train_digit_detector(data), data)
+    return stored_digit_check(onnx=False), stored_digit_check()
+
+
 # The browser tests' fixtures (tests/browser): one server and one Chromium for the session.
 @pytest.fixture(scope="session")
 def server() -> Iterator[str]:

@@ -4,7 +4,6 @@ book's real detector on pictures these tests draw."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -26,11 +25,7 @@ from mnistlib.detector import (
     stored_digit_check,
     write_detector_record,
 )
-from mnistlib.store import model_dir
 from tests.test_cli import digit_picture
-
-#: The real model store, as it is before any test points MNIST_OUTPUTS elsewhere.
-REAL_STORE = model_dir()
 
 
 class FixedScores(DigitCheck):
@@ -211,28 +206,6 @@ def test_predict_without_a_detector_says_so_and_gives_no_verdict(
 
 
 # The book's real detector, on pictures drawn here.
-@pytest.fixture(scope="module")
-def real_check(tmp_path_factory):
-    """The book's detector, trained as the chapter trains it (reused from the book's store
-    when the chapter ran first: its files are copied, the store itself is never written)."""
-    from mnistlib.data import find_mnist
-    from mnistlib.detector import train_digit_detector
-    from mnistlib.training import prepare_data
-
-    if find_mnist() is None:
-        pytest.skip("no MNIST on this machine; set MNIST_DATA")
-    outputs = tmp_path_factory.mktemp("real") / "outputs"
-    (outputs / "models").mkdir(parents=True)
-    for path in REAL_STORE.glob("digit_detector-*"):
-        shutil.copy(path, outputs / "models")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MNIST_OUTPUTS", str(outputs))
-        data = prepare_data()
-        trained = train_digit_detector(data)
-        write_detector_record(trained, data)
-        yield stored_digit_check(onnx=False), stored_digit_check(), data
-
-
 def drawn_pictures() -> dict[str, list[np.ndarray]]:
     """Non-digits a reader might draw, by kind (grey levels, 1 = paper), drawn here with
     Pillow in sizes and places of their own (not by :mod:`mnistlib.nondigits`)."""
@@ -283,10 +256,12 @@ def _font(name: str) -> str:
     return str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / name)
 
 
-def test_the_real_detector_rejects_drawn_non_digits_and_keeps_real_digits(real_check):
+def test_the_real_detector_rejects_drawn_non_digits_and_keeps_real_digits(book_detector):
     from mnistlib.images import preprocess, preprocess_batch
+    from mnistlib.training import prepare_data
 
-    keras_check, onnx_check, data = real_check
+    keras_check, onnx_check = book_detector
+    data = prepare_data()
     rejected = {}
     for kind, pictures in drawn_pictures().items():
         inputs = np.stack([preprocess(picture).centred for picture in pictures])

@@ -144,7 +144,7 @@ def test_the_drawing_page_serves_the_books_deeper_cnn():
     assert check.passed and check.same_digit == 10_000, check
 
 
-def test_the_drawing_page_serves_the_books_detector():
+def test_the_drawing_page_serves_the_books_detector(book_detector):
     """The page's not-a-digit detector is the library's: same scores, same threshold.
 
     Renew its files with ``python -m mnistlib train --model deeper-cnn``, then copy
@@ -154,23 +154,16 @@ def test_the_drawing_page_serves_the_books_detector():
     import json
     from pathlib import Path
 
-    from mnistlib.data import find_mnist
-    from mnistlib.detector import KerasDigitCheck, OnnxDigitCheck, train_digit_detector
+    from mnistlib.detector import OnnxDigitCheck
     from mnistlib.images import preprocess_batch
     from mnistlib.training import prepare_data
 
-    if find_mnist() is None:
-        if os.environ.get("CI"):
-            pytest.fail("MNIST is needed to check the page's detector")
-        pytest.skip("no MNIST on this machine; set MNIST_DATA")
+    library_check, _ = book_detector
     page = Path(__file__).resolve().parent.parent / "book/_static/demo"
     threshold = json.loads((page / "digit-detector.json").read_text())["threshold"]
-    data = prepare_data()
-    trained = train_digit_detector(data)
-    assert threshold == trained.threshold
-    pictures = preprocess_batch(data.x_val)
+    assert threshold == library_check.threshold
+    pictures = preprocess_batch(prepare_data().x_val)
     page_check = OnnxDigitCheck(page / "digit-detector.onnx", threshold)
-    library_check = KerasDigitCheck(trained.model, trained.threshold)
     np.testing.assert_allclose(
         page_check.scores(pictures), library_check.scores(pictures), atol=1e-5
     )

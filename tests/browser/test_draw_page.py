@@ -48,13 +48,9 @@ def python_reader() -> Predictor:
 
 
 @pytest.fixture(scope="module")
-def python_check():
+def python_check(book_detector):
     """The not-a-digit detector as the Python library runs it, with its threshold."""
-    from mnistlib.detector import KerasDigitCheck, train_digit_detector
-    from mnistlib.training import prepare_data
-
-    trained = train_digit_detector(prepare_data())
-    return KerasDigitCheck(trained.model, trained.threshold)
+    return book_detector[0]
 
 
 def opened(browser, server, **options):
