@@ -72,6 +72,15 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[[], No
     return lambda: None
 
 
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty model store of the test's own (``MNIST_OUTPUTS`` points at its outputs)."""
+    monkeypatch.setenv("MNIST_OUTPUTS", str(tmp_path / "outputs"))
+    folder = tmp_path / "outputs" / "models"
+    folder.mkdir(parents=True)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def mnist_test_images() -> np.ndarray:
     """The real MNIST test images (uint8, 10000x28x28); the test is skipped without MNIST."""

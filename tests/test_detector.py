@@ -50,14 +50,6 @@ def test_the_check_refuses_what_the_readers_refuse():
 
 
 # A small stand-in for the detector: it scores a picture by its mean ink.
-@pytest.fixture
-def store(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv("MNIST_OUTPUTS", str(tmp_path / "outputs"))
-    folder = tmp_path / "outputs" / "models"
-    folder.mkdir(parents=True)
-    return folder
-
-
 def ink_detector() -> keras.Model:
     """Probability of a digit = sigmoid(8 - 40 * mean ink): a picture more than a fifth
     ink (a dot, once the pipeline enlarges it) scores low, a thin stroke high."""

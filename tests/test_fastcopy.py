@@ -24,14 +24,6 @@ TEMPERATURE = 1.5
 
 
 @pytest.fixture
-def store(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv("MNIST_OUTPUTS", str(tmp_path / "outputs"))
-    folder = tmp_path / "outputs" / "models"
-    folder.mkdir(parents=True)
-    return folder
-
-
-@pytest.fixture
 def trained(store) -> SimpleNamespace:
     """A small digit model stored as the book's deeper CNN would be (what write_fast_copy reads)."""
     keras.utils.set_random_seed(0)
