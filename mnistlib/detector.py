@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mnistlib.fastcopy import onnx_available, training_fingerprint
-from mnistlib.prediction import ModelFileError, image_batch
+from mnistlib.prediction import ModelFileError, Predictor, image_batch
 from mnistlib.store import atomic_write, file_sha256, model_dir
 
 if TYPE_CHECKING:
@@ -139,29 +139,21 @@ class KerasDigitCheck(DigitCheck):
     """The verdict of the detector as a Keras model."""
 
     def __init__(self, model: keras.Model, threshold: float) -> None:
-        import tensorflow as tf
-
         super().__init__(threshold)
-        signature = [tf.TensorSpec([None, 28, 28, 1], tf.float32)]
-        self._forward = tf.function(lambda x: model(x, training=False), input_signature=signature)
+        self._reader = Predictor(model)  # its traced graph; the one output is the score
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
-        return self._forward(batch).numpy()
+        return self._reader.probabilities(batch)
 
 
 class OnnxDigitCheck(DigitCheck):
     """The verdict of the detector's ONNX copy, run by ONNX Runtime (no TensorFlow)."""
 
     def __init__(self, path: str | Path, threshold: float) -> None:
-        import onnxruntime
+        from mnistlib.export import onnx_session
 
         super().__init__(threshold)
-        try:
-            self.session = onnxruntime.InferenceSession(
-                str(path), providers=["CPUExecutionProvider"]
-            )
-        except Exception as error:  # ONNX Runtime raises its own types for a bad file
-            raise ModelFileError(f"{path}: not a readable ONNX model ({error})") from error
+        self.session = onnx_session(path)
         (self.input_name,) = [i.name for i in self.session.get_inputs()]
 
     def _run(self, batch: np.ndarray) -> np.ndarray:

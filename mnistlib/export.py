@@ -27,7 +27,14 @@ if TYPE_CHECKING:
     import keras
     import onnxruntime
 
-__all__ = ["OnnxPredictor", "ParityCheck", "check_onnx", "ensure_onnx", "export_onnx"]
+__all__ = [
+    "OnnxPredictor",
+    "ParityCheck",
+    "check_onnx",
+    "ensure_onnx",
+    "export_onnx",
+    "onnx_session",
+]
 
 #: The largest difference allowed between a probability from Keras and the
 #: same probability from ONNX Runtime (both compute in 32-bit floats, in
@@ -51,21 +58,24 @@ def export_onnx(model: keras.Model, path: str | os.PathLike[str]) -> Path:
     return atomic_write(path, write)
 
 
+def onnx_session(path: str | os.PathLike[str]) -> onnxruntime.InferenceSession:
+    """An ONNX Runtime session on the CPU for the model file at ``path``, or ``ModelFileError``."""
+    import onnxruntime
+
+    try:
+        return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as error:  # ONNX Runtime raises its own types for a bad file
+        raise ModelFileError(f"{path}: not a readable ONNX model ({error})") from error
+
+
 class OnnxPredictor(DigitReader):
     """An ONNX digit model run by ONNX Runtime: the same interface as
     :class:`~mnistlib.prediction.Predictor`."""
 
     def __init__(self, path: str | os.PathLike[str], temperature: float = 1.0) -> None:
-        import onnxruntime
-
         self.path = require_nonempty_file(path, ModelFileError, ModelFileError, kind="model file")
         self.temperature = temperature
-        try:
-            self.session: onnxruntime.InferenceSession = onnxruntime.InferenceSession(
-                str(self.path), providers=["CPUExecutionProvider"]
-            )
-        except Exception as error:  # ONNX Runtime raises its own types for a bad file
-            raise ModelFileError(f"{self.path}: not a readable ONNX model ({error})") from error
+        self.session = onnx_session(self.path)
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         one_image = [IMAGE_SIDE, IMAGE_SIDE, 1]
         if len(inputs) != 1 or list(inputs[0].shape[1:]) != one_image or len(outputs) != 1:

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from mnistlib.images import preprocess
+from mnistlib.images import preprocess_batch
 
 __all__ = [
     "HELD_OUT_FONTS",
@@ -166,7 +166,7 @@ def non_digits(
 @functools.lru_cache(maxsize=8)
 def _prepared(count: int, seed: int, fonts: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     pictures, kinds = non_digit_pictures(count, seed, fonts)
-    inputs = np.stack([preprocess(picture).centred for picture in pictures])[..., np.newaxis]
+    inputs = preprocess_batch(np.stack(pictures))
     labels = np.array(kinds)
     for array in (inputs, labels):
         array.setflags(write=False)
