@@ -53,10 +53,11 @@ $(ORT): node_modules/.package-lock.json
 	mkdir -p book/_static/ort
 	cp $(addprefix node_modules/onnxruntime-web/dist/,$(ORT_FILES)) book/_static/ort/
 
-## test: lint, re-execute every notebook against its stored outputs, then the unit tests
-## (after the notebooks, so that tests of the book's real models reuse what the chapters trained)
+## test: lint, re-execute every notebook against its stored outputs; then, side by side, the unit
+## tests and the standalone check (both after the notebooks: they reuse the models the chapters trained)
 test: $(BIN)/activate lint
-	$(BIN)/python -m pytest notebooks tests -m "not browser" $(NBVAL)
+	$(BIN)/python -m pytest notebooks $(NBVAL)
+	$(MAKE) --no-print-directory --jobs=2 --output-sync=target unit standalone
 
 ## unit: the unit tests alone
 unit: $(BIN)/activate

@@ -177,10 +177,13 @@ def write_detector_record(trained: TrainedDetector, data: Prepared) -> bool:
     """Keep the threshold beside the stored detector, with an ONNX copy when ONNX is
     installed and the copy gives the same scores on the validation and test digits.
 
-    Returns whether the ONNX copy is usable.
+    Returns whether the ONNX copy is usable. A record that already describes
+    ``trained`` (same files, threshold, code and packages) is left as it is.
     """
     from mnistlib.export import export_onnx
 
+    if _record_describes(trained):
+        return onnx_available()
     record_path = detector_record_path()
     record_path.unlink(missing_ok=True)  # no record points at files being replaced
     record: dict[str, Any] = {
@@ -204,6 +207,25 @@ def write_detector_record(trained: TrainedDetector, data: Prepared) -> bool:
     text = json.dumps(record, indent=2) + "\n"
     atomic_write(record_path, lambda path: path.write_text(text))
     return record["onnx_sha256"] is not None
+
+
+def _record_describes(trained: TrainedDetector) -> bool:
+    """Whether the stored record is current, is ``trained``'s, and has its checked ONNX copy
+    (where ONNX is installed)."""
+    try:
+        record = json.loads(detector_record_path().read_text())
+        same = (
+            record["keras_file"] == trained.history.path.name
+            and record["keras_sha256"] == file_sha256(trained.history.path)
+            and record["threshold"] == trained.threshold
+            and record["trained_by"] == _fingerprint()
+        )
+        onnx_sha256 = record["onnx_sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    if not onnx_available():
+        return same
+    return same and isinstance(onnx_sha256, str) and _unchanged(onnx_sha256)
 
 
 def stored_digit_check(onnx: bool = True) -> DigitCheck | None:

@@ -8,7 +8,7 @@ repository's address lives in ``_config.yml`` alone (``repository.url`` and
 
     python scripts/install_cell.py
 
-``tests/test_install_cell.py`` fails when a notebook's cell and ``_config.yml``
+``tests/test_run_anywhere.py`` fails when a notebook's cell and ``_config.yml``
 disagree.
 """
 

@@ -181,7 +181,12 @@ def test_predict_train_keeps_standard_output_for_the_predictions(tmp_path, monke
         print("Epoch 1/1 - loss: 0.3")
         return Trained()
 
+    def ensure_detector():
+        print("detector: Epoch 1/1 - loss: 0.2")  # its training log, also on stdout
+        return None
+
     monkeypatch.setattr("mnistlib.training.load_or_train", load_or_train)
+    monkeypatch.setattr("mnistlib.cli._ensure_detector", ensure_detector)
     monkeypatch.setenv("MNIST_OUTPUTS", str(tmp_path / "outputs"))
     picture = digit_picture(tmp_path / "one.png")
     arguments = ["predict", "--model", "mlp", "--train", "--keras", "--json", str(picture)]
@@ -190,6 +195,7 @@ def test_predict_train_keeps_standard_output_for_the_predictions(tmp_path, monke
     (answer,) = json.loads(captured.out)
     assert answer["file"] == str(picture)
     assert "Training mlp first" in captured.err and "Epoch 1/1" in captured.err
+    assert "detector: Epoch 1/1" in captured.err
 
 
 def test_train_into_an_outputs_path_that_is_a_file_fails_at_once_with_a_message(

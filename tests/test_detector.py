@@ -88,6 +88,20 @@ def test_a_written_record_gives_the_onnx_check_and_the_same_verdicts_as_keras(st
     assert np.allclose(check.scores(images), keras_check.scores(images), atol=1e-6)
 
 
+def test_writing_the_same_detector_again_leaves_its_record_and_a_new_threshold_rewrites_it(
+    stored,
+):
+    images = np.zeros((4, 28, 28, 1), np.float32)
+    data = SimpleNamespace(x_val=images, x_test=images)
+    path = detector_record_path()
+    first = path.stat().st_ino, path.read_text()
+    assert write_detector_record(stored, data)  # nothing to do: the same file stays
+    assert (path.stat().st_ino, path.read_text()) == first
+    write_detector_record(TrainedDetector(stored.model, stored.history, 0.25), data)
+    assert json.loads(path.read_text())["threshold"] == 0.25
+    assert stored_digit_check().threshold == 0.25
+
+
 def _edit_record(change) -> None:
     path = detector_record_path()
     record = json.loads(path.read_text())
