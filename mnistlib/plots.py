@@ -433,13 +433,15 @@ def plot_reliability(tables: dict[str, pd.DataFrame]) -> Figure:
 
 def plot_saliency(images: np.ndarray, maps: np.ndarray, titles: Sequence[str]) -> Figure:
     """Digits (top row) and their occlusion maps (below): red where covering the picture
-    lowers the answer's probability, blue where it raises it."""
-    fig, axes = plt.subplots(2, len(images), figsize=_page_size(1.5 * len(images), 3.6))
-    limit = float(np.abs(maps).max()) or 1.0
+    lowers the answer's probability, blue where it raises it. Each map has its own
+    colour scale; under it, its largest fall in percentage points."""
+    fig, axes = plt.subplots(2, len(images), figsize=_page_size(1.5 * len(images), 3.8))
     for column, (image, saliency, title) in enumerate(zip(images, maps, titles, strict=True)):
+        limit = float(np.abs(saliency).max()) or 1.0
         axes[0, column].imshow(image, cmap=DIGIT_CMAP, vmin=0, vmax=1)
         axes[0, column].set_title(title, fontsize=9)
         axes[1, column].imshow(saliency, cmap="RdBu_r", vmin=-limit, vmax=limit)
+        axes[1, column].set_xlabel(f"at most {100 * saliency.max():.2g}", fontsize=9)
     axes[0, 0].set_ylabel("digit")
     axes[1, 0].set_ylabel("covering\nhurts")
     _hide_axes(axes)
