@@ -189,8 +189,9 @@ def test_the_overlay_is_the_librarys_occlusion_map(demo, python_reader):
     )
     centred = np.array(shown["centred"], np.float32).reshape(28, 28)
     expected = occlusion_map(python_reader.probabilities, centred, shown["digit"])
-    np.testing.assert_allclose(np.array(page_map).reshape(28, 28), expected, atol=1e-4)
-    assert expected.max() > 0.001  # a map with something on it
+    # a confident 7 moves little when covered: the map is small, so the tolerance is too
+    assert expected.max() > 1e-4
+    np.testing.assert_allclose(np.array(page_map).reshape(28, 28), expected, atol=1e-6)
 
 
 def test_with_the_overlay_on_the_answer_still_comes_within_50_ms(demo):
