@@ -179,8 +179,11 @@ def plot_pixel_histogram(images: np.ndarray) -> Figure:
     return fig
 
 
-def plot_projection(points: np.ndarray, labels: np.ndarray, title: str) -> Figure:
-    """Scatter 2-D points coloured by digit, with each digit's name at its centre."""
+def plot_projection(
+    points: np.ndarray, labels: np.ndarray, title: str, marked: np.ndarray | None = None
+) -> Figure:
+    """Scatter 2-D points coloured by digit, with each digit's name at its centre; the
+    points where ``marked`` is true (such as mistakes) get a black cross."""
     fig, ax = plt.subplots(figsize=_page_size(7, 6))
     palette = sns.color_palette("tab10", 10)
     for digit in range(10):
@@ -209,6 +212,9 @@ def plot_projection(points: np.ndarray, labels: np.ndarray, title: str) -> Figur
                 "edgecolor": palette[digit],
             },
         )
+    if marked is not None:
+        ax.scatter(*points[marked].T, s=14, marker="x", color="black", linewidths=0.8,
+                   label="mistake", rasterized=True)  # fmt: skip
     ax.set_title(title)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -422,6 +428,24 @@ def plot_reliability(tables: dict[str, pd.DataFrame]) -> Figure:
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=3, frameon=False)
     fig.tight_layout(rect=(0, 0.1, 1, 1))  # room for the legend below
+    return fig
+
+
+def plot_saliency(images: np.ndarray, maps: np.ndarray, titles: Sequence[str]) -> Figure:
+    """Digits (top row) and their occlusion maps (below): red where covering the picture
+    lowers the answer's probability, blue where it raises it. Each map has its own
+    colour scale; under it, its largest fall in percentage points."""
+    fig, axes = plt.subplots(2, len(images), figsize=_page_size(1.5 * len(images), 3.8))
+    for column, (image, saliency, title) in enumerate(zip(images, maps, titles, strict=True)):
+        limit = float(np.abs(saliency).max()) or 1.0
+        axes[0, column].imshow(image, cmap=DIGIT_CMAP, vmin=0, vmax=1)
+        axes[0, column].set_title(title, fontsize=9)
+        axes[1, column].imshow(saliency, cmap="RdBu_r", vmin=-limit, vmax=limit)
+        axes[1, column].set_xlabel(f"at most {100 * saliency.max():.2g}", fontsize=9)
+    axes[0, 0].set_ylabel("digit")
+    axes[1, 0].set_ylabel("covering\nhurts")
+    _hide_axes(axes)
+    fig.tight_layout()
     return fig
 
 

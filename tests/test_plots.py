@@ -59,6 +59,12 @@ FIGURES: dict[str, Callable[[], Figure]] = {
         DIGITS[0], RNG.random((24, 24)), [(0, 0), (4, 10), (12, 6), (23, 23)]
     ),
     "pooling": lambda: plots.plot_pooling(RNG.random((24, 24)), RNG.random((12, 12))),
+    "saliency": lambda: plots.plot_saliency(
+        DIGITS[:8], RNG.standard_normal((8, 28, 28)) / 10, [f"{t} read as {t}" for t in LABELS[:8]]
+    ),
+    "projection with mistakes": lambda: plots.plot_projection(
+        RNG.standard_normal((300, 2)), np.arange(300) % 10, "a map", marked=RNG.random(300) < 0.1
+    ),
     "reliability": lambda: plots.plot_reliability(
         {
             f"{name}: ECE 12.34 %": reliability(PROBABILITIES, LABELS)
@@ -110,7 +116,7 @@ def test_text_is_at_least_nine_points(name: str) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["digits, 30 titled, 6 a row", "mistakes", "pictures", "steps", "sliding window"],
+    ["digits, 30 titled, 6 a row", "mistakes", "pictures", "steps", "sliding window", "saliency"],
 )
 def test_titles_side_by_side_do_not_overlap(name: str) -> None:
     fig = FIGURES[name]()

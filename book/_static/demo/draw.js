@@ -21,6 +21,7 @@
   const answer = root.querySelector(".draw-demo__answer");
   const bars = root.querySelector(".draw-demo__bars");
   const status = root.querySelector(".draw-demo__status");
+  const overlay = root.querySelector(".draw-demo__overlay input");
   const context = pad.getContext("2d", { willReadFrequently: true });
   const PEN = pad.width / 14; // a stroke about as thick, for the box, as MNIST's
 
@@ -32,6 +33,7 @@
     afterStroke: [], // milliseconds from lifting the pen to the final answer on the page
     last: null, // the last answer: {digit, probabilities, score, verdict}
     session: null,
+    overlays: 0, // occlusion maps shown over the 28x28 input
     detector: null, // the detector's session
     threshold: null, // below it, a drawing is "not a digit"
   };
@@ -93,6 +95,77 @@
     seen.getContext("2d").putImageData(pixels, 0, 0);
   }
 
+  // ---- what the network looks at: an occlusion map, as mnistlib.saliency makes it ----
+  const PATCH = 4;
+  const STRIDE = 2;
+  const STARTS = [];
+  for (let start = 0; start + PATCH <= P.FIELD; start += STRIDE) STARTS.push(start);
+
+  /** How much covering each pixel with paper lowers the probability of `digit`: 784
+   * values. One row of squares per run of the model, so that the page stays responsive;
+   * null if `stillWanted()` turns false on the way (the reader drew on). */
+  async function occlusionMap(centred, digit, before, stillWanted = () => true) {
+    const fall = new Float32Array(P.FIELD * P.FIELD);
+    const covered = new Float32Array(P.FIELD * P.FIELD);
+    const size = P.FIELD * P.FIELD;
+    for (const row of STARTS) {
+      if (!stillWanted()) return null;
+      const batch = new Float32Array(STARTS.length * size);
+      STARTS.forEach((column, k) => {
+        batch.set(centred, k * size);
+        for (let r = row; r < row + PATCH; r++) {
+          batch.fill(0, k * size + r * P.FIELD + column, k * size + r * P.FIELD + column + PATCH);
+        }
+      });
+      const input = new ort.Tensor("float32", batch, [STARTS.length, P.FIELD, P.FIELD, 1]);
+      const output = await demo.session.run({ [demo.session.inputNames[0]]: input });
+      const probabilities = output[demo.session.outputNames[0]].data;
+      STARTS.forEach((column, k) => {
+        const drop = before - probabilities[k * 10 + digit];
+        for (let r = row; r < row + PATCH; r++) {
+          for (let c = column; c < column + PATCH; c++) {
+            fall[r * P.FIELD + c] += drop;
+            covered[r * P.FIELD + c] += 1;
+          }
+        }
+      });
+    }
+    return fall.map((value, i) => value / covered[i]);
+  }
+
+  /** The 28x28 input with the map over it: red where covering lowers the answer. */
+  function showOverlay(centred, map) {
+    const largest = Math.max(...map, 1e-9);
+    const pixels = new ImageData(P.FIELD, P.FIELD);
+    centred.forEach((v, i) => {
+      const level = 255 - Math.round(255 * v);
+      const red = Math.max(0, map[i]) / largest; // 0 to 1
+      const mix = (paper, tint) => Math.round(paper * (1 - 0.8 * red) + tint * 0.8 * red);
+      pixels.data.set([mix(level, 220), mix(level, 30), mix(level, 30), 255], 4 * i);
+    });
+    seen.getContext("2d").putImageData(pixels, 0, 0);
+  }
+
+  demo.occlusionMap = async (centred, digit) => {
+    const input = new ort.Tensor("float32", Float32Array.from(centred), [1, P.FIELD, P.FIELD, 1]);
+    const before = (await outputsOf(demo.session, input))[digit];
+    return Array.from(await occlusionMap(Float32Array.from(centred), digit, before));
+  };
+
+  let drawings = 0; // counts changes of the pad: an overlay for an older drawing is dropped
+
+  async function overlayAfterAnswer(result) {
+    const mine = drawings;
+    const wanted = () => overlay.checked && mine === drawings;
+    const centred = Float32Array.from(result.centred);
+    const before = result.probabilities[result.digit];
+    const map = await occlusionMap(centred, result.digit, before, wanted);
+    if (map && wanted()) {
+      showOverlay(result.centred, map);
+      demo.overlays += 1;
+    }
+  }
+
   // ---- reading a digit --------------------------------------------------------
   async function outputsOf(session, input) {
     const output = await session.run({ [session.inputNames[0]]: input });
@@ -149,11 +222,15 @@
     } finally {
       const now = performance.now();
       demo.timings.push(now - started);
-      if (lifted !== null && lifted === penLifted) {
+      const final = lifted !== null && lifted === penLifted;
+      if (final) {
         demo.afterStroke.push(now - lifted);
         penLifted = null;
       }
       demo.busy = false;
+      if (final && overlay.checked && demo.last && demo.last.verdict === "digit") {
+        overlayAfterAnswer(demo.last); // after the answer is on the page, never before
+      }
     }
     if (again) {
       again = false;
@@ -178,6 +255,7 @@
 
   let last = null;
   pad.addEventListener("pointerdown", (event) => {
+    drawings += 1;
     pad.setPointerCapture(event.pointerId);
     last = position(event);
     context.beginPath();
@@ -202,7 +280,16 @@
   };
   pad.addEventListener("pointerup", stop);
   pad.addEventListener("pointercancel", stop);
-  root.querySelector(".draw-demo__clear").addEventListener("click", clear);
+  root.querySelector(".draw-demo__clear").addEventListener("click", () => {
+    drawings += 1;
+    clear();
+  });
+  overlay.addEventListener("change", () => {
+    drawings += 1;
+    if (!demo.last) return;
+    showInput(demo.last.centred);
+    if (overlay.checked && demo.last.verdict === "digit") overlayAfterAnswer(demo.last);
+  });
 
   Object.assign(context, { lineWidth: PEN, lineCap: "round", lineJoin: "round" });
   context.strokeStyle = "#000";
