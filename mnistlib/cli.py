@@ -57,17 +57,38 @@ def _train_command(args: argparse.Namespace) -> int:
     from mnistlib.training import load_or_train
 
     config = _config(args)
-    print(f"{config}")
-    trained = load_or_train(config)
+    if args.workers:
+        return _train_with_workers(config, args.workers)
+    print(f"{config}" + (f" on {args.devices} devices" if args.devices > 1 else ""))
+    trained = load_or_train(config, devices=args.devices)
     source = "reused from the cache" if trained.from_cache else "trained"
     print(f"{source}: {trained.path}")
     print(f"test accuracy {trained.test_accuracy:.2%}, test loss {trained.test_loss:.4f}")
     if trained.temperature is not None:
         print(f"calibration: temperature {trained.temperature:.3f}, fitted on the validation split")
-    if config == book_config(args.model):  # predict reads the book's settings only
+    if config == book_config(args.model) and args.devices == 1:  # what predict reads
         _write_fast_copy(args.model, trained)
         _ensure_detector()
     return 0
+
+
+def _train_with_workers(config: TrainConfig, workers: int) -> int:
+    """Train ``config`` (its validation run) with worker processes; report what they agree on."""
+    from mnistlib.distribute import run_workers
+    from mnistlib.store import outputs_dir
+
+    config = replace(config, refit=False)
+    folder = outputs_dir() / "workers" / config.model
+    print(f"{config} with {workers} workers on 127.0.0.1; their logs in {folder}")
+    run = run_workers(config, folder, workers)
+    chief = run.chief
+    same = len({result["weights_sha256"] for result in run.results}) == 1
+    print(f"{workers} workers, {chief['replicas']} replicas, started {run.starts} time(s)")
+    print(f"seconds per epoch: {', '.join(f'{s:.1f}' for s in chief['epoch_seconds'])}")
+    print(f"test accuracy {chief['test_accuracy']:.2%}, test loss {chief['test_loss']:.4f}")
+    print(f"the chief's model: {folder / 'model.keras'}")
+    print("the workers hold the same weights" if same else "error: the workers' weights differ")
+    return 0 if same else 1
 
 
 def _ensure_detector() -> Any:
@@ -376,6 +397,21 @@ def build_parser() -> argparse.ArgumentParser:
         "cached in outputs/models when the settings and data are unchanged.",
     )
     _add_training_options(train)
+    where = train.add_mutually_exclusive_group()
+    where.add_argument(
+        "--devices",
+        type=_whole_number_at_least_one,
+        default=1,
+        help="train one replica on each of N devices (tf.distribute.MirroredStrategy): the "
+        "GPUs when there are N, else N logical CPUs; the batch is split between them",
+    )
+    where.add_argument(
+        "--workers",
+        type=_whole_number_at_least_one,
+        help="train with N worker processes on this machine (127.0.0.1) under "
+        "tf.distribute.MultiWorkerMirroredStrategy, backed up after each epoch; a worker "
+        "that dies is restarted once, from the last backup",
+    )
     train.set_defaults(run=_train_command)
 
     evaluate = commands.add_parser(

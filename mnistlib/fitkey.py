@@ -3,7 +3,8 @@
 :func:`fit_key` hashes the model's layers (without their names) and starting
 weights, its compile settings, every argument of ``fit`` (arrays by their
 checksum), the settings of the callbacks that change training, and the state
-of Python's and NumPy's random generators. :func:`mnistlib.cache.cached_fit`
+of Python's and NumPy's random generators, and the number of replicas when
+the model trains on several devices. :func:`mnistlib.cache.cached_fit`
 names its stored models by it.
 """
 
@@ -68,18 +69,18 @@ def fit_key(model: keras.Model, x: Any = None, y: Any = None, **fit_arguments: A
         for callback in bound.arguments["callbacks"] or []
         if not isinstance(callback, OBSERVERS)
     ]
-    text = json.dumps(
-        [
-            CACHE_FORMAT,
-            _describe_model(model),
-            _describe_compile(model),
-            arguments,
-            callbacks,
-            _seed_state(),
-        ],
-        sort_keys=True,
-        default=repr,
-    )
+    parts = [
+        CACHE_FORMAT,
+        _describe_model(model),
+        _describe_compile(model),
+        arguments,
+        callbacks,
+        _seed_state(),
+    ]
+    replicas = model.distribute_strategy.num_replicas_in_sync
+    if replicas > 1:  # one device keeps the keys it always had
+        parts.append({"replicas": replicas})
+    text = json.dumps(parts, sort_keys=True, default=repr)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -123,6 +123,7 @@ class TrainedModel:
     data: Prepared
     refit: Refit | None = None
     validation_run: TrainedModel | None = None
+    devices: int = 1  # replicas of the model that trained it (MirroredStrategy when more than 1)
 
     @functools.cached_property
     def _test_scores(self) -> tuple[float, float]:
@@ -170,7 +171,14 @@ def book_callbacks(config: TrainConfig) -> list[keras.callbacks.Callback]:
     return [halve_when_stuck, keep_best]
 
 
-def _seeded_model(config: TrainConfig, examples: int) -> keras.Model:
+def _seeded_model(config: TrainConfig, examples: int, devices: int = 1) -> keras.Model:
+    """The seeded, compiled model; with ``devices > 1``, one replica on each device
+    (built in the scope of :func:`mnistlib.distribute.mirrored_strategy`)."""
+    if devices > 1:
+        from mnistlib.distribute import mirrored_strategy
+
+        with mirrored_strategy(devices).scope():
+            return _seeded_model(config, examples)
     keras.utils.set_random_seed(config.seed)
     return build_model(config.model, learning_rate_for(config, examples), config.augment)
 
@@ -180,6 +188,7 @@ def _record(
 ) -> TrainedModel:
     has_validation = "val_accuracy" in history.history
     return TrainedModel(
+        devices=model.distribute_strategy.num_replicas_in_sync,
         model=model,
         config=config,
         history=history.history,
@@ -193,9 +202,11 @@ def _record(
     )
 
 
-def _validation_run(config: TrainConfig, data: Prepared, verbose: bool) -> TrainedModel:
+def _validation_run(
+    config: TrainConfig, data: Prepared, verbose: bool, devices: int = 1
+) -> TrainedModel:
     """Fit on the fit split, watching the validation split (the model chapters' ``fit``)."""
-    model = _seeded_model(config, len(data.x_fit))
+    model = _seeded_model(config, len(data.x_fit), devices)
     history = cached_fit(
         model,
         data.x_fit,
@@ -209,7 +220,9 @@ def _validation_run(config: TrainConfig, data: Prepared, verbose: bool) -> Train
     return _record(model, config, history, data)
 
 
-def _refit_on_all(config: TrainConfig, data: Prepared, verbose: bool) -> TrainedModel:
+def _refit_on_all(
+    config: TrainConfig, data: Prepared, verbose: bool, devices: int = 1
+) -> TrainedModel:
     """Train ``config``'s network again, from its seed, on all the training images.
 
     With the ``"plateau"`` schedule, the validation run says how long to train
@@ -220,11 +233,11 @@ def _refit_on_all(config: TrainConfig, data: Prepared, verbose: bool) -> Trained
     labels = one_hot(np.concatenate([data.y_fit, data.y_val]))
     run, callbacks, epochs = None, [], config.epochs
     if config.schedule == "plateau":
-        run = _validation_run(replace(config, refit=False), data, verbose)
+        run = _validation_run(replace(config, refit=False), data, verbose, devices)
         rates = run.history["learning_rate"][: run.best_epoch]
         callbacks = [keras.callbacks.LearningRateScheduler(lambda epoch: rates[epoch])]
         epochs = len(rates)
-    model = _seeded_model(config, len(images))
+    model = _seeded_model(config, len(images), devices)
     history = cached_fit(
         model,
         images,
@@ -244,15 +257,17 @@ def _refit_on_all(config: TrainConfig, data: Prepared, verbose: bool) -> Trained
 
 
 def load_or_train(
-    config: TrainConfig, data: Prepared | None = None, verbose: bool = True
+    config: TrainConfig, data: Prepared | None = None, verbose: bool = True, devices: int = 1
 ) -> TrainedModel:
     """The model ``config`` describes: from the cache if it was trained before, else trained.
 
     With ``verbose``, Keras's line per epoch is printed either way (from the
     stored log for a cached model). With ``config.refit``, the returned model
-    is the one refitted on all the training images.
+    is the one refitted on all the training images. With ``devices > 1``, the
+    model trains as one replica per device, each on its share of every batch
+    (``config.batch_size`` is the global batch); the cache keeps it apart.
     """
     data = data or prepare_data(config.validation_fraction)
     if config.refit:
-        return _refit_on_all(config, data, verbose)
-    return _validation_run(config, data, verbose)
+        return _refit_on_all(config, data, verbose, devices)
+    return _validation_run(config, data, verbose, devices)
