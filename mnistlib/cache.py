@@ -160,11 +160,13 @@ class _EpochTimer(keras.callbacks.Callback):
 
 @contextlib.contextmanager
 def _fast_and_deterministic(model: keras.Model) -> Iterator[None]:
-    """While fitting: deterministic operations, and ten batches per call into the graph."""
+    """While fitting: deterministic operations, and ten batches per call into the graph
+    (one on several devices, where Keras 3.15 fails with more)."""
     import tensorflow as tf
 
     tf.config.experimental.enable_op_determinism()
-    model.steps_per_execution = BATCHES_PER_CALL
+    replicas = model.distribute_strategy.num_replicas_in_sync
+    model.steps_per_execution = BATCHES_PER_CALL if replicas == 1 else 1
     model.train_function = model.test_function = model.predict_function = None
     try:
         yield
@@ -233,12 +235,13 @@ def _restore(model: keras.Model, path: Path, verbose: bool) -> CachedHistory:
         record["fit_seconds"] = float(record["fit_seconds"])
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise StoreError(f"{path.with_suffix('.json')}: incomplete record ({error!r})") from error
-    if not model.optimizer.built:
-        model.optimizer.build(model.trainable_variables)
-    try:
-        model.load_weights(path)  # Keras reads the weights alone: no code runs
-    except Exception as error:  # Keras raises many types for a bad file
-        raise StoreError(f"{path}: weights that do not load ({error})") from error
+    with model.distribute_strategy.scope():  # a model on several devices: their scope
+        if not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        try:
+            model.load_weights(path)  # Keras reads the weights alone: no code runs
+        except Exception as error:  # Keras raises many types for a bad file
+            raise StoreError(f"{path}: weights that do not load ({error})") from error
     history.set_model(model)
     if verbose:
         print(log, end="", flush=True)

@@ -58,11 +58,17 @@ def _train_command(args: argparse.Namespace) -> int:
 
     config = _config(args)
     if args.workers:
+        if args.tensorboard:
+            raise SystemExit("error: --tensorboard logs a training in this process, not --workers")
         return _train_with_workers(config, args.workers)
     print(f"{config}" + (f" on {args.devices} devices" if args.devices > 1 else ""))
-    trained = load_or_train(config, devices=args.devices)
+    trained = load_or_train(config, devices=args.devices, log_dir=args.tensorboard)
     source = "reused from the cache" if trained.from_cache else "trained"
     print(f"{source}: {trained.path}")
+    if args.tensorboard and not trained.from_cache:
+        print(f"TensorBoard logs in {args.tensorboard}: tensorboard --logdir {args.tensorboard}")
+    elif args.tensorboard:
+        print("no TensorBoard logs: the model was not trained again")
     print(f"test accuracy {trained.test_accuracy:.2%}, test loss {trained.test_loss:.4f}")
     if trained.temperature is not None:
         print(f"calibration: temperature {trained.temperature:.3f}, fitted on the validation split")
@@ -411,6 +417,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="train with N worker processes on this machine (127.0.0.1) under "
         "tf.distribute.MultiWorkerMirroredStrategy, backed up after each epoch; a worker "
         "that dies is restarted once, from the last backup",
+    )
+    train.add_argument(
+        "--tensorboard",
+        metavar="DIR",
+        type=_folder,
+        help="write TensorBoard logs of the training into DIR (then: tensorboard --logdir DIR); "
+        "a model reused from the cache writes none",
     )
     train.set_defaults(run=_train_command)
 

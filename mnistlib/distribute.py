@@ -90,17 +90,24 @@ def training_devices(count: int) -> list[str]:
     """``count`` devices to train on: GPUs when there are that many, else logical CPUs."""
     import tensorflow as tf
 
-    gpus = tf.config.list_logical_devices("GPU")
-    if len(gpus) >= count:
-        return [gpu.name for gpu in gpus[:count]]
+    if len(tf.config.list_physical_devices("GPU")) >= count:  # (listing logical ones starts TF)
+        return [gpu.name for gpu in tf.config.list_logical_devices("GPU")[:count]]
     return use_logical_cpus(count)
 
 
 def mirrored_strategy(count: int) -> tf.distribute.Strategy:
-    """``MirroredStrategy`` over ``count`` devices: one replica of the model on each."""
+    """``MirroredStrategy`` over ``count`` devices: one replica of the model on each.
+
+    On CPUs the gradients are added up on one device (``ReductionToOneDevice``):
+    the default, collective operations, fails when a second strategy of another
+    size is made in the same process.
+    """
     import tensorflow as tf
 
-    return tf.distribute.MirroredStrategy(training_devices(count))
+    devices = training_devices(count)
+    if "GPU" in devices[0].upper():
+        return tf.distribute.MirroredStrategy(devices)
+    return tf.distribute.MirroredStrategy(devices, tf.distribute.ReductionToOneDevice())
 
 
 def cluster_spec(ports: list[int], index: int) -> dict[str, Any]:
@@ -221,6 +228,7 @@ def _start(work_dir: Path, workers: int) -> list[subprocess.Popen]:
         command = [sys.executable, "-m", "mnistlib.distribute", str(work_dir), str(os.getpid())]
         processes.append(subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT))
         log.close()
+        (work_dir / f"worker-{index}.pid").write_text(str(processes[-1].pid))
     return processes
 
 

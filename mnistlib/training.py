@@ -202,8 +202,18 @@ def _record(
     )
 
 
+def _watchers(log_dir: Path | None) -> list[keras.callbacks.Callback]:
+    """Keras's ``TensorBoard`` callback writing to ``log_dir``, if given (it changes nothing
+    the model learns, so the cache key ignores it)."""
+    return [keras.callbacks.TensorBoard(log_dir=str(log_dir))] if log_dir else []
+
+
 def _validation_run(
-    config: TrainConfig, data: Prepared, verbose: bool, devices: int = 1
+    config: TrainConfig,
+    data: Prepared,
+    verbose: bool,
+    devices: int = 1,
+    log_dir: Path | None = None,
 ) -> TrainedModel:
     """Fit on the fit split, watching the validation split (the model chapters' ``fit``)."""
     model = _seeded_model(config, len(data.x_fit), devices)
@@ -214,14 +224,18 @@ def _validation_run(
         validation_data=(data.x_val, one_hot(data.y_val)),
         epochs=config.epochs,
         batch_size=config.batch_size,
-        callbacks=book_callbacks(config),
+        callbacks=[*book_callbacks(config), *_watchers(log_dir)],
         verbose=2 if verbose else 0,
     )
     return _record(model, config, history, data)
 
 
 def _refit_on_all(
-    config: TrainConfig, data: Prepared, verbose: bool, devices: int = 1
+    config: TrainConfig,
+    data: Prepared,
+    verbose: bool,
+    devices: int = 1,
+    log_dir: Path | None = None,
 ) -> TrainedModel:
     """Train ``config``'s network again, from its seed, on all the training images.
 
@@ -233,7 +247,7 @@ def _refit_on_all(
     labels = one_hot(np.concatenate([data.y_fit, data.y_val]))
     run, callbacks, epochs = None, [], config.epochs
     if config.schedule == "plateau":
-        run = _validation_run(replace(config, refit=False), data, verbose, devices)
+        run = _validation_run(replace(config, refit=False), data, verbose, devices, log_dir)
         rates = run.history["learning_rate"][: run.best_epoch]
         callbacks = [keras.callbacks.LearningRateScheduler(lambda epoch: rates[epoch])]
         epochs = len(rates)
@@ -244,7 +258,7 @@ def _refit_on_all(
         labels,
         epochs=epochs,
         batch_size=config.batch_size,
-        callbacks=callbacks,
+        callbacks=[*callbacks, *_watchers(log_dir and Path(log_dir) / "refit")],
         verbose=2 if verbose else 0,
     )
     trained = _record(model, config, history, data)
@@ -257,7 +271,11 @@ def _refit_on_all(
 
 
 def load_or_train(
-    config: TrainConfig, data: Prepared | None = None, verbose: bool = True, devices: int = 1
+    config: TrainConfig,
+    data: Prepared | None = None,
+    verbose: bool = True,
+    devices: int = 1,
+    log_dir: str | Path | None = None,
 ) -> TrainedModel:
     """The model ``config`` describes: from the cache if it was trained before, else trained.
 
@@ -266,8 +284,10 @@ def load_or_train(
     is the one refitted on all the training images. With ``devices > 1``, the
     model trains as one replica per device, each on its share of every batch
     (``config.batch_size`` is the global batch); the cache keeps it apart.
+    With ``log_dir``, a training (not a cache hit) writes TensorBoard logs there.
     """
     data = data or prepare_data(config.validation_fraction)
+    log_dir = Path(log_dir) if log_dir else None
     if config.refit:
-        return _refit_on_all(config, data, verbose, devices)
-    return _validation_run(config, data, verbose, devices)
+        return _refit_on_all(config, data, verbose, devices, log_dir)
+    return _validation_run(config, data, verbose, devices, log_dir)
