@@ -51,6 +51,7 @@ from mnistlib.store import (
 __all__ = [
     "BATCHES_PER_CALL",
     "CachedHistory",
+    "EpochTimer",
     "TrainingDivergedError",
     "cached_fit",
     "measured_speed",
@@ -144,7 +145,7 @@ class _Tee(io.TextIOBase):
             self.stream.flush()
 
 
-class _EpochTimer(keras.callbacks.Callback):
+class EpochTimer(keras.callbacks.Callback):
     """Seconds per epoch, kept for the record."""
 
     def __init__(self) -> None:
@@ -178,7 +179,7 @@ def _fast_and_deterministic(model: keras.Model) -> Iterator[None]:
 def _fit_and_store(
     model: keras.Model, x: Any, y: Any, fit_arguments: dict[str, Any], path: Path, verbose: bool
 ) -> CachedHistory:
-    timer = _EpochTimer()
+    timer = EpochTimer()
     log = _Tee(sys.stdout if verbose else None)
     # Keras's TerminateOnNaN stops at the first batch whose loss is NaN or infinite
     stop = keras.callbacks.TerminateOnNaN()

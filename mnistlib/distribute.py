@@ -32,8 +32,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import keras
+
 if TYPE_CHECKING:
-    import keras
     import tensorflow as tf
 
     from mnistlib.configs import TrainConfig
@@ -287,7 +288,7 @@ def _read_result(work_dir: Path, index: int) -> dict[str, Any]:
 # What runs in each worker process.
 
 
-class ChiefBackup:
+class ChiefBackup(keras.callbacks.BackupAndRestore):
     """Keras's ``BackupAndRestore``, written by the chief alone and read by every worker.
 
     Each worker restores the same backup, so all resume from the same epoch
@@ -295,19 +296,17 @@ class ChiefBackup:
     worker killed while writing one leaves the other.
     """
 
-    def __new__(cls, directory: Path, is_chief: bool) -> keras.callbacks.Callback:
-        import keras
+    def __init__(self, directory: Path, is_chief: bool) -> None:
+        super().__init__(str(directory), double_checkpoint=True)
+        self.is_chief = is_chief
 
-        class _ChiefBackup(keras.callbacks.BackupAndRestore):
-            def _save_model(self) -> None:
-                if is_chief:
-                    super()._save_model()
+    def _save_model(self) -> None:
+        if self.is_chief:
+            super()._save_model()
 
-            def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-                if is_chief:
-                    super().on_train_end(logs)
-
-        return _ChiefBackup(str(directory), double_checkpoint=True)
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if self.is_chief:  # the chief removes the backup once training is done
+            super().on_train_end(logs)
 
 
 def mend_keras_for_multi_worker(model: keras.Model) -> None:
@@ -372,10 +371,10 @@ def worker_main(work_dir: Path, parent: int) -> int:
     _watch_parent(parent)
     import hashlib
 
-    import keras
     import numpy as np
     import tensorflow as tf
 
+    from mnistlib.cache import EpochTimer
     from mnistlib.configs import TrainConfig, learning_rate_for
     from mnistlib.data import one_hot
     from mnistlib.models import build_model
@@ -393,7 +392,7 @@ def worker_main(work_dir: Path, parent: int) -> int:
     with strategy.scope():
         model = build_model(config.model, learning_rate_for(config, images), config.augment)
     mend_keras_for_multi_worker(model)
-    timer = _EpochLog()
+    timer = EpochTimer()
     backup = ChiefBackup(backup_dir(work_dir), task == 0)
     started = time.perf_counter()
     history = model.fit(
@@ -412,7 +411,7 @@ def worker_main(work_dir: Path, parent: int) -> int:
     result = {
         "worker": task,
         "replicas": strategy.num_replicas_in_sync,
-        "first_epoch": timer.first_epoch,
+        "first_epoch": history.epoch[0],  # after a restart, the epoch it resumed at
         "epoch_seconds": timer.seconds,
         "fit_seconds": round(time.perf_counter() - started, 2),
         "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
@@ -425,29 +424,6 @@ def worker_main(work_dir: Path, parent: int) -> int:
     text = json.dumps(result)
     atomic_write(work_dir / f"worker-{task}.json", lambda path: path.write_text(text))
     return 0
-
-
-class _EpochLog:
-    """The first epoch a worker ran (after a restart, the one it resumed at); seconds per epoch."""
-
-    def __new__(cls) -> Any:
-        import keras
-
-        class _Log(keras.callbacks.Callback):
-            def __init__(self) -> None:
-                super().__init__()
-                self.first_epoch: int | None = None
-                self.seconds: list[float] = []
-
-            def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-                if self.first_epoch is None:
-                    self.first_epoch = epoch
-                self._start = time.perf_counter()
-
-            def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-                self.seconds.append(round(time.perf_counter() - self._start, 3))
-
-        return _Log()
 
 
 if __name__ == "__main__":
