@@ -51,6 +51,9 @@ __all__ = [
     "use_logical_cpus",
 ]
 
+#: How the launcher reports the worker it killed itself (``kill_after_epoch``).
+KILLED = "the launcher killed worker"
+
 #: Seconds a worker run may take before the launcher stops it (a cluster that never answers).
 WORKER_TIMEOUT = 900.0
 
@@ -184,17 +187,15 @@ def run_workers(
         processes = _start(work_dir, workers)
         kill = kill_after_epoch if run.killed is None else None
         failed = _watch(processes, work_dir, deadline, kill)
-        if failed == "killed":
+        if failed is not None and failed.startswith(KILLED):
             run.killed = workers - 1
         if failed is None:
             run.results = [_read_result(work_dir, index) for index in range(workers)]
             return run
         if time.monotonic() > deadline:
             break
-        print(
-            f"a worker stopped ({failed}); starting all {workers} again, from the last backup",
-            file=sys.stderr,
-        )
+        restart = f"starting the {workers} workers again from the last backup"
+        print(f"{failed}: {restart}", file=sys.stderr)
     raise WorkerError(f"the workers did not finish (logs in {work_dir}): {failed}")
 
 
@@ -251,7 +252,7 @@ def _watch(
         elif kill_after is not None and (backup_epoch(work_dir) or 0) >= kill_after:
             processes[-1].send_signal(signal.SIGKILL)
             processes[-1].wait()
-            reason = "killed"
+            reason = f"{KILLED} {len(processes) - 1}, as asked"
         else:
             time.sleep(0.2)
     _stop(processes)
