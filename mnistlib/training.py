@@ -205,7 +205,15 @@ def _record(
 def _watchers(log_dir: Path | None) -> list[keras.callbacks.Callback]:
     """Keras's ``TensorBoard`` callback writing to ``log_dir``, if given (it changes nothing
     the model learns, so the cache key ignores it)."""
-    return [keras.callbacks.TensorBoard(log_dir=str(log_dir))] if log_dir else []
+    if not log_dir:
+        return []
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:
+        raise ModuleNotFoundError(
+            "TensorBoard logs need the tensorboard package: pip install tensorboard"
+        )
+    return [keras.callbacks.TensorBoard(log_dir=str(log_dir))]
 
 
 def _validation_run(
