@@ -154,3 +154,19 @@ def test_train_writes_tensorboard_logs_when_it_trains_and_says_so_when_it_reuses
         assert list((logs / part).glob("events.out.tfevents.*")), part
     assert main(arguments) == 0  # from the cache now
     assert "no TensorBoard logs" in capsys.readouterr().out
+
+
+def test_tensorboard_logs_without_tensorboard_installed_say_how_to_install_it(monkeypatch):
+    import importlib.util
+
+    from mnistlib import training
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "tensorboard" else find_spec(name, *a),
+    )
+    with pytest.raises(ModuleNotFoundError, match="pip install tensorboard"):
+        training._watchers(Path("logs"))
+    assert training._watchers(None) == []
