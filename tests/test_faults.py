@@ -41,13 +41,13 @@ if mode == "slow-save":  # write the whole file, then linger before the rename
         time.sleep(60)
     keras.Model.save = slow_save
 if mode == "slow-fit":  # linger after the first of two epochs
-    end_epoch = cache._EpochTimer.on_epoch_end
+    end_epoch = cache.EpochTimer.on_epoch_end
     def slow_end(self, epoch, logs=None):
         end_epoch(self, epoch, logs)
         if epoch == 0:
             print("fitting", file=sys.__stdout__, flush=True)  # fit captures stdout
             time.sleep(60)
-    cache._EpochTimer.on_epoch_end = slow_end
+    cache.EpochTimer.on_epoch_end = slow_end
 sys.exit(main({TRAIN!r}))
 """
 
