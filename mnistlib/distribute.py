@@ -376,11 +376,10 @@ def worker_main(work_dir: Path, parent: int) -> int:
     import tensorflow as tf
 
     from mnistlib.cache import EpochTimer
-    from mnistlib.configs import TrainConfig, learning_rate_for
+    from mnistlib.configs import TrainConfig
     from mnistlib.data import one_hot
-    from mnistlib.models import build_model
     from mnistlib.store import atomic_write
-    from mnistlib.training import book_callbacks, prepare_data
+    from mnistlib.training import _seeded_model, book_callbacks, prepare_data
 
     settings = json.loads((work_dir / "settings.json").read_text())
     task = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
@@ -389,9 +388,8 @@ def worker_main(work_dir: Path, parent: int) -> int:
     data = prepare_data(config.validation_fraction)
     images = settings["images"] or len(data.x_fit)
     x, y = data.x_fit[:images], one_hot(data.y_fit[:images])
-    keras.utils.set_random_seed(config.seed)
     with strategy.scope():
-        model = build_model(config.model, learning_rate_for(config, images), config.augment)
+        model = _seeded_model(config, images)  # as load_or_train builds it
     mend_keras_for_multi_worker(model)
     timer = EpochTimer()
     backup = ChiefBackup(backup_dir(work_dir), task == 0)

@@ -123,7 +123,6 @@ class TrainedModel:
     data: Prepared
     refit: Refit | None = None
     validation_run: TrainedModel | None = None
-    devices: int = 1  # replicas of the model that trained it (MirroredStrategy when more than 1)
 
     @functools.cached_property
     def _test_scores(self) -> tuple[float, float]:
@@ -188,7 +187,6 @@ def _record(
 ) -> TrainedModel:
     has_validation = "val_accuracy" in history.history
     return TrainedModel(
-        devices=model.distribute_strategy.num_replicas_in_sync,
         model=model,
         config=config,
         history=history.history,
